@@ -1,0 +1,64 @@
+export type {
+  Connector,
+  ConnectorClass,
+  ConnectorConfig,
+  ConnectorKey,
+  DeferrableConnector,
+  WaitOptions,
+} from './connector.js';
+export { isDeferrable } from './connector.js';
+export { connectorClassFor, connectorFromConfig, registerConnector } from './connector-registry.js';
+export { requireDeferrable } from './deferrable.js';
+export {
+  ConnectorError,
+  ConnectorNotFoundError,
+  FutureTimeoutError,
+  formatKey,
+  InvalidKeyError,
+  MutableBorrowError,
+  NonDeferrableConnectorError,
+  NonProxiableTypeError,
+  ProxyResolveError,
+  ProxyResolveMissingKeyError,
+  ProxyResolveTimeoutError,
+  ProxyStoreError,
+  ReferenceInvalidError,
+  ReferenceNotOwnedError,
+  SerializationError,
+  StoreExistsError,
+} from './errors.js';
+export type { Factory, FactoryData } from './factory.js';
+export { factoryFromData, factoryToData, LambdaFactory, registerFactoryType, SimpleFactory } from './factory.js';
+export { assertStringKey, isUuid, keyId } from './keys.js';
+export { LocalConnector, type LocalConnectorOptions, type LocalKey } from './local-connector.js';
+export { LRUCache } from './lru-cache.js';
+export { type Metrics, StoreMetrics, type TimeStats } from './metrics.js';
+export type { CreateProxyOptions, Proxied, ProxyState, Shape } from './proxy.js';
+export {
+  createProxy,
+  extract,
+  getFactory,
+  invalidateProxy,
+  isProxy,
+  isResolved,
+  ProxyLocker,
+  proxyState,
+  resolve,
+  resolveAsync,
+  resolveSync,
+} from './proxy.js';
+export type { Deserializer, ProxyEncodeHook, ProxyReviver, Serializer } from './serialize.js';
+export { deserialize, registerProxyKind, serialize } from './serialize.js';
+export type {
+  GetOptions,
+  LifetimeLike,
+  ProxyFromKeyOptions,
+  ProxyOptions,
+  PutOptions,
+  StoreConfig,
+  StoreOptions,
+} from './store.js';
+export { Store } from './store.js';
+export { StoreFactory, type StoreFactoryOptions } from './store-factory.js';
+export { getOrCreateStore, getStore, registeredStores, registerStore, unregisterStore } from './store-registry.js';
+export { fetchSync, stopSyncBridge } from './sync-bridge.js';

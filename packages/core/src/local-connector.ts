@@ -1,0 +1,147 @@
+import { randomUUID } from 'node:crypto';
+import type { ConnectorConfig, DeferrableConnector, WaitOptions } from './connector.js';
+import { FutureTimeoutError, InvalidKeyError, formatKey } from './errors.js';
+import { assertStringKey, isUuid } from './keys.js';
+
+export interface LocalKey {
+  readonly [field: string]: string;
+  readonly id: string;
+}
+
+export interface LocalConnectorOptions {
+  /**
+   * Connectors with the same instance id share one in-memory map, so `fromConfig` in this
+   * process reaches the same data. Generated when omitted.
+   */
+  instanceId?: string;
+}
+
+const instances = new Map<string, Map<string, Uint8Array>>();
+
+/**
+ * In-memory, per-process connector (tests, single-process apps). Data never leaves the
+ * process: a proxy from it resolves only where it was created.
+ */
+export class LocalConnector implements DeferrableConnector<LocalKey> {
+  static readonly packageName = '@proxy/core';
+  readonly instanceId: string;
+  private readonly data: Map<string, Uint8Array>;
+  private readonly waiters = new Map<string, Set<() => void>>();
+
+  constructor(options: LocalConnectorOptions = {}) {
+    this.instanceId = options.instanceId ?? randomUUID();
+    let data = instances.get(this.instanceId);
+    if (!data) {
+      data = new Map();
+      instances.set(this.instanceId, data);
+    }
+    this.data = data;
+  }
+
+  static fromConfig(options: Record<string, unknown>): LocalConnector {
+    return new LocalConnector(options as LocalConnectorOptions);
+  }
+
+  validateKey(key: unknown): asserts key is LocalKey {
+    assertStringKey(key, ['id'], 'LocalConnector');
+    if (!isUuid((key as LocalKey).id)) throw new InvalidKeyError(`LocalConnector key id must be a uuid; got ${formatKey(key)}`);
+  }
+
+  private store(id: string, bytes: Uint8Array): void {
+    this.data.set(id, bytes);
+    const waiting = this.waiters.get(id);
+    if (waiting) {
+      this.waiters.delete(id);
+      for (const wake of waiting) wake();
+    }
+  }
+
+  async put(data: Uint8Array): Promise<LocalKey> {
+    const key = { id: randomUUID() };
+    this.store(key.id, data);
+    return key;
+  }
+
+  async putBatch(data: Uint8Array[]): Promise<LocalKey[]> {
+    return Promise.all(data.map((d) => this.put(d)));
+  }
+
+  getSync(key: LocalKey): Uint8Array | null {
+    this.validateKey(key);
+    return this.data.get(key.id) ?? null;
+  }
+
+  async get(key: LocalKey): Promise<Uint8Array | null> {
+    return this.getSync(key);
+  }
+
+  async getBatch(keys: LocalKey[]): Promise<(Uint8Array | null)[]> {
+    return keys.map((k) => this.getSync(k));
+  }
+
+  async exists(key: LocalKey): Promise<boolean> {
+    this.validateKey(key);
+    return this.data.has(key.id);
+  }
+
+  async evict(key: LocalKey): Promise<void> {
+    this.validateKey(key);
+    this.data.delete(key.id);
+  }
+
+  async newKey(): Promise<LocalKey> {
+    return { id: randomUUID() };
+  }
+
+  async set(key: LocalKey, data: Uint8Array): Promise<void> {
+    this.validateKey(key);
+    this.store(key.id, data);
+  }
+
+  waitFor(key: LocalKey, options: WaitOptions = {}): Promise<void> {
+    this.validateKey(key);
+    if (this.data.has(key.id)) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const { signal, timeoutMs } = options;
+      if (signal?.aborted) return reject(signal.reason);
+      let timer: NodeJS.Timeout | undefined;
+      const done = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        this.waiters.get(key.id)?.delete(done);
+      };
+      const onAbort = () => {
+        done();
+        reject(signal!.reason);
+      };
+      const wake = () => {
+        done();
+        resolve();
+      };
+      let set = this.waiters.get(key.id);
+      if (!set) {
+        set = new Set();
+        this.waiters.set(key.id, set);
+      }
+      set.add(wake);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      if (timeoutMs !== undefined) {
+        timer = setTimeout(() => {
+          done();
+          reject(new FutureTimeoutError(`LocalConnector: key=${formatKey(key)} was not set within ${timeoutMs} ms`));
+        }, timeoutMs);
+      }
+    });
+  }
+
+  /** Number of objects held (for tests that assert a store is empty). */
+  get size(): number {
+    return this.data.size;
+  }
+
+  config(): ConnectorConfig {
+    return { module: '@proxy/core', type: 'LocalConnector', options: { instanceId: this.instanceId } };
+  }
+
+  async close(): Promise<void> {}
+}

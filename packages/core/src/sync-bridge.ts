@@ -1,0 +1,140 @@
+import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from 'node:worker_threads';
+import path from 'node:path';
+import type { ConnectorConfig, ConnectorKey } from './connector.js';
+import { ConnectorError, ProxyResolveTimeoutError, formatKey } from './errors.js';
+
+// The bridge worker: rebuilds connectors from their configs (resolving packages from the
+// application, like the main thread does), fetches, and transfers the bytes back. Written
+// as a CommonJS string so it runs the same from sources under jest and from dist.
+const WORKER_SOURCE = `
+const { workerData } = require('node:worker_threads');
+const { createRequire } = require('node:module');
+const { port, signal, roots } = workerData;
+const flag = new Int32Array(signal);
+const connectors = new Map();
+function load(mod) {
+  let last;
+  for (const root of roots) {
+    try { return createRequire(root)(mod); } catch (e) { last = e; if (e.code !== 'MODULE_NOT_FOUND') throw e; }
+  }
+  throw last;
+}
+function connectorFor(config) {
+  const id = JSON.stringify(config);
+  let c = connectors.get(id);
+  if (!c) {
+    const cls = load(config.module)[config.type];
+    if (!cls || typeof cls.fromConfig !== 'function') throw new Error('package ' + config.module + ' has no connector export ' + config.type);
+    c = cls.fromConfig(config.options);
+    connectors.set(id, c);
+  }
+  return c;
+}
+port.on('message', async ({ id, config, key }) => {
+  try {
+    const data = await connectorFor(config).get(key);
+    let out = data;
+    const transfer = [];
+    if (data) {
+      const owns = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && !(data.buffer instanceof SharedArrayBuffer);
+      if (!owns) out = new Uint8Array(data);
+      transfer.push(out.buffer);
+    }
+    port.postMessage({ id, data: out }, transfer);
+  } catch (e) {
+    port.postMessage({ id, error: { name: e && e.name, message: String(e && e.message || e), code: e && e.code, stack: e && e.stack } });
+  }
+  Atomics.store(flag, 0, 1);
+  Atomics.notify(flag, 0);
+});
+`;
+
+interface Bridge {
+  worker: Worker;
+  port: MessagePort;
+  flag: Int32Array;
+  seq: number;
+}
+
+let bridge: Bridge | undefined;
+
+function start(): Bridge {
+  const { port1, port2 } = new MessageChannel();
+  const signal = new SharedArrayBuffer(4);
+  const roots = [process.argv[1], path.join(process.cwd(), 'index.js')]
+    .filter((r): r is string => typeof r === 'string' && r.length > 0)
+    .map((r) => path.resolve(r));
+  const worker = new Worker(WORKER_SOURCE, {
+    eval: true,
+    workerData: { port: port2, signal, roots },
+    transferList: [port2],
+  });
+  worker.unref();
+  worker.on('error', () => {
+    bridge = undefined;
+  });
+  worker.on('exit', () => {
+    if (bridge?.worker === worker) bridge = undefined;
+  });
+  return { worker, port: port1, flag: new Int32Array(signal), seq: 0 };
+}
+
+interface Reply {
+  id: number;
+  data?: Uint8Array | null;
+  error?: { name?: string; message: string; code?: string; stack?: string };
+}
+
+/**
+ * Fetches `key` synchronously by running the connector's async `get` on a shared worker
+ * thread and blocking this thread with `Atomics.wait` until the bytes arrive or `timeoutMs`
+ * passes. The bytes are transferred, not copied.
+ */
+export function fetchSync(
+  config: ConnectorConfig,
+  key: ConnectorKey,
+  timeoutMs: number,
+  storeName = '?',
+): Uint8Array | null {
+  bridge ??= start();
+  const b = bridge;
+  const id = ++b.seq;
+  const deadline = Date.now() + timeoutMs;
+  Atomics.store(b.flag, 0, 0);
+  b.port.postMessage({ id, config, key });
+  for (;;) {
+    const received = receiveMessageOnPort(b.port);
+    if (received) {
+      const reply = received.message as Reply;
+      if (reply.id !== id) continue;
+      if (reply.error) {
+        const cause = Object.assign(new Error(reply.error.message), reply.error);
+        throw new ConnectorError(
+          `Store "${storeName}" (${config.module}#${config.type}) failed to fetch key=${formatKey(key)} on the sync bridge: ${reply.error.message}`,
+          { cause },
+        );
+      }
+      const data = reply.data ?? null;
+      return data && Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    }
+    const remaining = deadline - Date.now();
+    if (remaining <= 0) {
+      throw new ProxyResolveTimeoutError(
+        `Blocking resolve of key=${formatKey(key)} from store "${storeName}" (${config.module}#${config.type}) did not finish within ${timeoutMs} ms. ` +
+          'Use `await resolve(proxy)` for slow stores, or raise syncTimeoutMs.',
+      );
+    }
+    Atomics.wait(b.flag, 0, 0, remaining);
+    Atomics.store(b.flag, 0, 0);
+  }
+}
+
+/** Stops the bridge worker (it is unref'd, so this is only needed to free it early). */
+export async function stopSyncBridge(): Promise<void> {
+  const b = bridge;
+  bridge = undefined;
+  if (b) {
+    b.port.close();
+    await b.worker.terminate();
+  }
+}
