@@ -1,0 +1,89 @@
+import fs from 'node:fs';
+import path from 'node:path';
+
+/** One measured comparison: ours against the raw client (or a floor) in the same run. */
+export interface Row {
+  /** Section, e.g. 'file', 'redis', 'core.serialize'. */
+  section: string;
+  /** What was measured, e.g. 'put+get 1 MB'. */
+  case: string;
+  ours: number;
+  /** The raw client / baseline measured in the same run (omit when there is none). */
+  raw?: number;
+  unit: 'ms' | 'us' | 'ns' | 'GB/s' | 'MB/s' | 'req/s';
+  /** The target the issue names, as text, e.g. '<= 1.10x raw' or '+50 us'. */
+  target?: string;
+  /** Whether the target was met (computed by the section). */
+  met?: boolean;
+  note?: string;
+}
+
+export class Report {
+  readonly rows: Row[] = [];
+
+  add(row: Row): void {
+    this.rows.push(row);
+    const ratio = row.raw ? ` (${(row.ours / row.raw).toFixed(2)}x raw ${fmt(row.raw)} ${row.unit})` : '';
+    const target = row.target ? ` target ${row.target}: ${row.met === undefined ? '?' : row.met ? 'met' : 'MISSED'}` : '';
+    console.log(`  ${row.section} | ${row.case}: ${fmt(row.ours)} ${row.unit}${ratio}${target}`);
+  }
+
+  print(): void {
+    const header = ['section', 'case', 'ours', 'raw', 'ratio', 'unit', 'target', 'met'];
+    const lines = this.rows.map((r) => [
+      r.section,
+      r.case,
+      fmt(r.ours),
+      r.raw === undefined ? '' : fmt(r.raw),
+      r.raw ? (r.ours / r.raw).toFixed(2) : '',
+      r.unit,
+      r.target ?? '',
+      r.met === undefined ? '' : r.met ? 'yes' : 'NO',
+    ]);
+    const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
+    const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ');
+    console.log(`\n${line(header)}\n${widths.map((w) => '-'.repeat(w)).join('-|-')}`);
+    for (const l of lines) console.log(line(l));
+  }
+
+  write(file: string): void {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    const meta = { node: process.version, platform: `${process.platform}-${process.arch}`, date: new Date().toISOString() };
+    fs.writeFileSync(file, `${JSON.stringify({ ...meta, rows: this.rows }, null, 2)}\n`);
+  }
+}
+
+export function fmt(n: number): string {
+  if (n === 0) return '0';
+  if (Math.abs(n) >= 100) return n.toFixed(0);
+  if (Math.abs(n) >= 1) return n.toFixed(2);
+  return n.toPrecision(3);
+}
+
+export function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+/** Median wall time in ms of `fn` over `runs` runs, after `warmup` unmeasured runs. */
+export async function timeMs(fn: () => unknown, runs: number, warmup = 2): Promise<number> {
+  for (let i = 0; i < warmup; i++) await fn();
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t = performance.now();
+    await fn();
+    times.push(performance.now() - t);
+  }
+  return median(times);
+}
+
+/** A progress line on stderr for long benchmarks. */
+export function progress(label: string, done: number, total: number): void {
+  if (!process.stderr.isTTY) return;
+  const width = 24;
+  const filled = Math.round((done / total) * width);
+  process.stderr.write(`\r${label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total}${done === total ? '\n' : ''}`);
+}
+
+export type Section = (report: Report) => Promise<void>;
