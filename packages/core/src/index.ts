@@ -61,4 +61,4 @@ export type {
 export { Store } from './store.js';
 export { StoreFactory, type StoreFactoryOptions } from './store-factory.js';
 export { getOrCreateStore, getStore, registeredStores, registerStore, unregisterStore } from './store-registry.js';
-export { fetchSync, stopSyncBridge } from './sync-bridge.js';
+export { type FetchSyncOptions, fetchSync, stopSyncBridge } from './sync-bridge.js';

@@ -30,9 +30,24 @@ function connectorFor(config) {
   }
   return c;
 }
-port.on('message', async ({ id, config, key }) => {
+async function waitThenGet(c, key, timeoutMs) {
+  if (typeof c.waitFor === 'function') {
+    try { await c.waitFor(key, { timeoutMs }); } catch (e) { if (e && e.code === 'PROXY_FUTURE_TIMEOUT') return null; throw e; }
+    return c.get(key);
+  }
+  const deadline = Date.now() + timeoutMs;
+  let delay = 1;
+  for (;;) {
+    const data = await c.get(key);
+    if (data || Date.now() >= deadline) return data;
+    await new Promise((r) => setTimeout(r, Math.min(delay, Math.max(0, deadline - Date.now()))));
+    delay = Math.min(delay * 2, 100);
+  }
+}
+port.on('message', async ({ id, config, key, waitMs }) => {
   try {
-    const data = await connectorFor(config).get(key);
+    const c = connectorFor(config);
+    const data = waitMs === undefined ? await c.get(key) : await waitThenGet(c, key, waitMs);
     let out = data;
     const transfer = [];
     if (data) {
@@ -85,6 +100,14 @@ interface Reply {
   error?: { name?: string; message: string; code?: string; stack?: string };
 }
 
+export interface FetchSyncOptions {
+  /**
+   * Wait up to this long for the key to exist first (the connector's `waitFor`, else polling
+   * with backoff), then fetch. Used by futures. A key still missing then reads as null.
+   */
+  waitMs?: number;
+}
+
 /**
  * Fetches `key` synchronously by running the connector's async `get` on a shared worker
  * thread and blocking this thread with `Atomics.wait` until the bytes arrive or `timeoutMs`
@@ -95,13 +118,17 @@ export function fetchSync(
   key: ConnectorKey,
   timeoutMs: number,
   storeName = '?',
+  options: FetchSyncOptions = {},
 ): Uint8Array | null {
   bridge ??= start();
   const b = bridge;
   const id = ++b.seq;
-  const deadline = Date.now() + timeoutMs;
+  const waitMs = options.waitMs;
+  // When waiting for the key, the worker gives up first and answers null; the outer
+  // deadline only catches a bridge that stopped answering.
+  const deadline = Date.now() + timeoutMs + (waitMs ?? 0);
   Atomics.store(b.flag, 0, 0);
-  b.port.postMessage({ id, config, key });
+  b.port.postMessage({ id, config, key, waitMs });
   for (;;) {
     const received = receiveMessageOnPort(b.port);
     if (received) {
