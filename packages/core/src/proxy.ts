@@ -1,4 +1,4 @@
-import { inspect } from 'node:util';
+import { inspect, types } from 'node:util';
 import { ProxyResolveError, ProxyStoreError } from './errors.js';
 import type { Factory } from './factory.js';
 
@@ -88,6 +88,10 @@ function setTarget<T>(state: ProxyState<T>, value: unknown): T {
   return target;
 }
 
+function boxedToJSON(target: unknown): () => unknown {
+  return () => (target as { valueOf(): unknown }).valueOf();
+}
+
 function invalidated(state: ProxyState): never {
   throw state.invalid!();
 }
@@ -144,6 +148,8 @@ function makeHandler(state: ProxyState): ProxyHandler<object> {
     get(_ph, key) {
       if (encoding > 0 && key === 'constructor') return ProxyMarker;
       if (key === 'then' && !state.resolved) return undefined;
+      // JSON.stringify unwraps boxed primitives by internal slot, which a Proxy lacks.
+      if (key === 'toJSON' && types.isBoxedPrimitive(resolveState(state))) return boxedToJSON(state.target);
       const t = (state.resolved ? state.target : resolveState(state)) as Record<PropertyKey, unknown>;
       const value = t[key as string];
       if (typeof value === 'function' && key !== 'constructor') {
@@ -254,7 +260,7 @@ export function createProxy<T>(factory: Factory<T>, options: CreateProxyOptions<
     writable: true,
     enumerable: false,
     value(depth: number, opts: object, insp: typeof inspect = inspect) {
-      if (state.resolved) return insp(state.boxed ? (state.target as object).valueOf() : state.target, opts);
+      if (state.resolved) return insp(state.target, opts);
       return `[Proxy (unresolved) ${describeFactory(state.factory)}]`;
     },
   });
