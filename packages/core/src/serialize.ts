@@ -34,6 +34,7 @@ const PYTHON_ONLY: Record<string, string> = {
 const TAG_PROXY = 41_000;
 const TAG_LOCKER = 41_001;
 const TAG_ERROR = 27;
+const TAG_DATE_MS = 41_002;
 
 /** How a proxy kind is rebuilt on the receiving side (ownership registers its variants). */
 export type ProxyReviver = (factoryData: unknown, shape: Shape, extra: unknown) => unknown;
@@ -82,6 +83,20 @@ addExtension({
   },
   decode(proxy: unknown) {
     return new ProxyLocker(proxy as object);
+  },
+});
+
+// cbor-x writes dates as epoch seconds in a float, which loses milliseconds far from 1970;
+// whole milliseconds are exact (and keep invalid dates invalid).
+addExtension({
+  Class: Date,
+  tag: TAG_DATE_MS,
+  encode(date: Date, encode: (value: unknown) => Uint8Array) {
+    return encode(date.getTime());
+  },
+  decode(ms: unknown) {
+    if (typeof ms !== 'number') throw new SerializationError('Malformed date in serialized data');
+    return new Date(ms);
   },
 });
 

@@ -1,0 +1,86 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ConnectorError, ProxyResolveTimeoutError } from './errors.js';
+import { isResolved } from './proxy.js';
+import { deserialize, serialize } from './serialize.js';
+import { Store } from './store.js';
+import { getStore, unregisterStore } from './store-registry.js';
+import { fetchSync, stopSyncBridge } from './sync-bridge.js';
+
+// A connector without getSync, loaded by absolute path in the bridge worker.
+const { AsyncDirConnector } = require('./fixtures/async-dir-connector.cjs');
+
+let dir: string;
+beforeEach(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'proxy-bridge-'));
+});
+afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+afterAll(() => stopSyncBridge());
+
+test('first use of an unresolved proxy fetches synchronously through the worker bridge', async () => {
+  const store = new Store('bridge-store', new AsyncDirConnector({ dir }), { cacheSize: 0 });
+  expect(store.connector.getSync).toBeUndefined();
+  const value = { big: Buffer.alloc(1024 * 1024, 7), label: 'bridged' };
+  const copy = deserialize(serialize(await store.proxy(value))) as typeof value;
+  expect(isResolved(copy)).toBe(false);
+  expect(copy.label).toBe('bridged');
+  expect(copy.big.length).toBe(1024 * 1024);
+  expect(copy.big[12345]).toBe(7);
+  const rebuilt = getStore('bridge-store');
+  expect(rebuilt).toBeDefined();
+  unregisterStore('bridge-store');
+});
+
+test('fetchSync returns the stored bytes and null for a missing key', async () => {
+  const connector = new AsyncDirConnector({ dir });
+  const key = await connector.put(Buffer.from('abc'));
+  expect(Buffer.from(fetchSync(connector.config(), key, 5000)!).toString()).toBe('abc');
+  expect(fetchSync(connector.config(), { name: 'missing' }, 5000)).toBeNull();
+});
+
+test('a slow fetch times out with a typed error naming store and key, and the bridge recovers', async () => {
+  const slow = new AsyncDirConnector({ dir, delayMs: 1500 });
+  const key = await slow.put(Buffer.from('late'));
+  const started = Date.now();
+  expect(() => fetchSync(slow.config(), key, 200, 'slow-store')).toThrow(ProxyResolveTimeoutError);
+  expect(Date.now() - started).toBeLessThan(1200);
+  try {
+    fetchSync(slow.config(), key, 100, 'slow-store');
+  } catch (error) {
+    expect((error as Error).message).toContain('slow-store');
+    expect((error as Error).message).toContain(key.name);
+  }
+  const fast = new AsyncDirConnector({ dir });
+  expect(Buffer.from(fetchSync(fast.config(), key, 5000)!).toString()).toBe('late');
+});
+
+test('a connector error in the worker becomes ConnectorError with the cause', async () => {
+  const broken = new AsyncDirConnector({ dir, failGet: true });
+  try {
+    fetchSync(broken.config(), { name: 'x' }, 5000, 'broken');
+    throw new Error('unreachable');
+  } catch (error) {
+    expect(ConnectorError.is(error)).toBe(true);
+    expect((error as Error).message).toMatch(/broken.*disk unplugged/);
+    expect(((error as Error).cause as { code?: string }).code).toBe('EIO');
+  }
+});
+
+test('a config naming a missing package fails with the package name', () => {
+  expect(() => fetchSync({ module: '@proxy/no-such-connector', type: 'X', options: {} }, { k: 'v' }, 5000)).toThrow(
+    /@proxy\/no-such-connector/,
+  );
+});
+
+test('waitMs: waits for a key that appears later, null when it never does', async () => {
+  const connector = new AsyncDirConnector({ dir });
+  const name = 'later-key';
+  // This thread blocks in Atomics.wait, so its own timers cannot fire: another process writes.
+  const { spawn } = await import('node:child_process');
+  const writer = spawn(process.execPath, ['-e', `setTimeout(() => require('fs').writeFileSync(${JSON.stringify(path.join(dir, name))}, 'arrived'), 150)`]);
+  const data = fetchSync(connector.config(), { name }, 5000, 'wait-store', { waitMs: 5000 });
+  expect(Buffer.from(data!).toString()).toBe('arrived');
+  expect(fetchSync(connector.config(), { name: 'never' }, 5000, 'wait-store', { waitMs: 150 })).toBeNull();
+  await new Promise((r) => writer.once('exit', r));
+});
