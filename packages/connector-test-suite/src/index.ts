@@ -1,3 +1,4 @@
 export { type ConformanceOptions, runConnectorConformance } from './conformance.js';
 export { freePort, waitForPort } from './net.js';
 export { describeWithService, requireService } from './service.js';
+export { REDIS_INSTALL_HINT, type RedisCluster, type RedisClusterNode, type RedisClusterOptions, type RedisServer, type RedisServerOptions, redisClusterAvailable, redisCommand, redisServerAvailable, redisServerBin, startRedisCluster, startRedisServer } from './redis-server.js';
