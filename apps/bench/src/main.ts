@@ -20,12 +20,19 @@ async function main(): Promise<void> {
   const report = new Report();
   for (const name of names) {
     const load = sections[name];
-    if (!load) throw new Error(`Unknown benchmark section "${name}"; known: ${Object.keys(sections).join(', ')}`);
+    if (!load)
+      throw new Error(
+        `Unknown benchmark section "${name}"; known: ${Object.keys(sections).join(', ')}`,
+      );
     console.log(`\n== ${name} ==`);
     await (await load()).default(report);
   }
   report.print();
-  const out = path.resolve(process.cwd(), 'results', `bench-${names.length === Object.keys(sections).length ? 'all' : names.join('-')}.json`);
+  const out = path.resolve(
+    process.cwd(),
+    'results',
+    `bench-${names.length === Object.keys(sections).length ? 'all' : names.join('-')}.json`,
+  );
   report.write(out);
   console.log(`\nwrote ${out}`);
 }

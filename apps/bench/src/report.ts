@@ -23,8 +23,12 @@ export class Report {
 
   add(row: Row): void {
     this.rows.push(row);
-    const ratio = row.raw ? ` (${(row.ours / row.raw).toFixed(2)}x raw ${fmt(row.raw)} ${row.unit})` : '';
-    const target = row.target ? ` target ${row.target}: ${row.met === undefined ? '?' : row.met ? 'met' : 'MISSED'}` : '';
+    const ratio = row.raw
+      ? ` (${(row.ours / row.raw).toFixed(2)}x raw ${fmt(row.raw)} ${row.unit})`
+      : '';
+    const target = row.target
+      ? ` target ${row.target}: ${row.met === undefined ? '?' : row.met ? 'met' : 'MISSED'}`
+      : '';
     console.log(`  ${row.section} | ${row.case}: ${fmt(row.ours)} ${row.unit}${ratio}${target}`);
   }
 
@@ -48,7 +52,11 @@ export class Report {
 
   write(file: string): void {
     fs.mkdirSync(path.dirname(file), { recursive: true });
-    const meta = { node: process.version, platform: `${process.platform}-${process.arch}`, date: new Date().toISOString() };
+    const meta = {
+      node: process.version,
+      platform: `${process.platform}-${process.arch}`,
+      date: new Date().toISOString(),
+    };
     fs.writeFileSync(file, `${JSON.stringify({ ...meta, rows: this.rows }, null, 2)}\n`);
   }
 }
@@ -83,7 +91,9 @@ export function progress(label: string, done: number, total: number): void {
   if (!process.stderr.isTTY) return;
   const width = 24;
   const filled = Math.round((done / total) * width);
-  process.stderr.write(`\r${label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total}${done === total ? '\n' : ''}`);
+  process.stderr.write(
+    `\r${label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total}${done === total ? '\n' : ''}`,
+  );
 }
 
 export type Section = (report: Report) => Promise<void>;

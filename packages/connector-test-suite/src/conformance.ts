@@ -31,7 +31,15 @@ export interface ConformanceOptions<K extends ConnectorKey> {
   waitTimeoutMs?: number;
 }
 
-const MALFORMED_KEYS: unknown[] = [null, undefined, 'a-string-key', 42, [], {}, { unrelated: 'field' }];
+const MALFORMED_KEYS: unknown[] = [
+  null,
+  undefined,
+  'a-string-key',
+  42,
+  [],
+  {},
+  { unrelated: 'field' },
+];
 
 function bytes(n: number, seed = 1): Buffer {
   const out = Buffer.allocUnsafe(n);
@@ -44,14 +52,19 @@ function bytes(n: number, seed = 1): Buffer {
 }
 
 function same(actual: Uint8Array | null, expected: Uint8Array): boolean {
-  return actual !== null && Buffer.compare(Buffer.from(actual.buffer, actual.byteOffset, actual.byteLength), expected) === 0;
+  return (
+    actual !== null &&
+    Buffer.compare(Buffer.from(actual.buffer, actual.byteOffset, actual.byteLength), expected) === 0
+  );
 }
 
 /**
  * The behaviour every connector shares. Call it from a connector's test file:
  * `runConnectorConformance({ name: 'FileConnector', create: () => new FileConnector({...}) })`.
  */
-export function runConnectorConformance<K extends ConnectorKey>(options: ConformanceOptions<K>): void {
+export function runConnectorConformance<K extends ConnectorKey>(
+  options: ConformanceOptions<K>,
+): void {
   const largeBytes = options.largeBytes ?? 50 * 1024 * 1024;
 
   describe(`${options.name} conformance`, () => {
@@ -125,7 +138,9 @@ export function runConnectorConformance<K extends ConnectorKey>(options: Conform
       const keys = await Promise.all(items.map((d) => connector.put(d)));
       expect(new Set(keys.map((k) => JSON.stringify(k))).size).toBe(100);
       const got = await Promise.all(keys.map((k) => connector.get(k)));
-      got.forEach((g, i) => expect(same(g, items[i]!)).toBe(true));
+      got.forEach((g, i) => {
+        expect(same(g, items[i]!)).toBe(true);
+      });
       await Promise.all(keys.map((k) => connector.evict(k)));
     });
 
@@ -144,7 +159,11 @@ export function runConnectorConformance<K extends ConnectorKey>(options: Conform
 
     test('a proxy survives serialization and resolves synchronously through the store', async () => {
       const store = new Store(`conformance-${Math.random()}`, connector, { cacheSize: 0 });
-      const value = { name: 'conformance', data: bytes(64, 5), nested: new Map([['k', [1, 2, 3]]]) };
+      const value = {
+        name: 'conformance',
+        data: bytes(64, 5),
+        nested: new Map([['k', [1, 2, 3]]]),
+      };
       const proxy = await store.proxy(value);
       const copy = deserialize(serialize({ proxy })) as { proxy: typeof value };
       expect(isProxy(copy.proxy)).toBe(true);
@@ -179,7 +198,8 @@ export function runConnectorConformance<K extends ConnectorKey>(options: Conform
           expect(isDeferrable(connector)).toBe(false);
           return;
         }
-        if (!isDeferrable(connector)) throw new Error(`${options.name} was declared deferrable but lacks newKey/set`);
+        if (!isDeferrable(connector))
+          throw new Error(`${options.name} was declared deferrable but lacks newKey/set`);
         const key = await connector.newKey();
         expect(await connector.exists(key)).toBe(false);
         expect(await connector.get(key)).toBeNull();
@@ -195,7 +215,9 @@ export function runConnectorConformance<K extends ConnectorKey>(options: Conform
         const timeoutMs = options.waitTimeoutMs ?? 5000;
         const key = await connector.newKey();
         const started = Date.now();
-        await expect(connector.waitFor(key, { timeoutMs: 100 })).rejects.toMatchObject({ code: 'PROXY_FUTURE_TIMEOUT' });
+        await expect(connector.waitFor(key, { timeoutMs: 100 })).rejects.toMatchObject({
+          code: 'PROXY_FUTURE_TIMEOUT',
+        });
         expect(Date.now() - started).toBeGreaterThanOrEqual(90);
         const waiting = connector.waitFor(key, { timeoutMs });
         const writer = connector;

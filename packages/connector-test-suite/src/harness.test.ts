@@ -21,7 +21,9 @@ test('a missing service fails under CI and is a printed skip elsewhere', () => {
   const warn = jest.spyOn(console, 'warn').mockImplementation(() => {});
   try {
     process.env.CI = 'true';
-    expect(() => requireService('redis-server', false, 'apt-get install redis-server')).toThrow(/\[CI\].*redis-server/);
+    expect(() => requireService('redis-server', false, 'apt-get install redis-server')).toThrow(
+      /\[CI\].*redis-server/,
+    );
     process.env.CI = '';
     expect(requireService('redis-server', false, 'apt-get install redis-server')).toBe(false);
     expect(warn).toHaveBeenCalledWith(expect.stringContaining('apt-get install redis-server'));

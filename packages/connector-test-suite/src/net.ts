@@ -14,7 +14,11 @@ export function freePort(): Promise<number> {
 }
 
 /** Resolves once something accepts TCP connections on host:port, or rejects after timeoutMs. */
-export async function waitForPort(port: number, host = '127.0.0.1', timeoutMs = 10_000): Promise<void> {
+export async function waitForPort(
+  port: number,
+  host = '127.0.0.1',
+  timeoutMs = 10_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const ok = await new Promise<boolean>((resolve) => {
@@ -26,7 +30,8 @@ export async function waitForPort(port: number, host = '127.0.0.1', timeoutMs = 
       socket.once('error', () => resolve(false));
     });
     if (ok) return;
-    if (Date.now() > deadline) throw new Error(`Nothing listened on ${host}:${port} within ${timeoutMs} ms`);
+    if (Date.now() > deadline)
+      throw new Error(`Nothing listened on ${host}:${port} within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }

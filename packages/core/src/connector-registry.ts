@@ -47,12 +47,17 @@ function loadModule(module: string): Record<string, unknown> {
 }
 
 /** The connector class a config names: registered classes first, then the application's packages. */
-export function connectorClassFor(config: Pick<ConnectorConfig, 'module' | 'type'>): ConnectorClass {
+export function connectorClassFor(
+  config: Pick<ConnectorConfig, 'module' | 'type'>,
+): ConnectorClass {
   const known = registered.get(id(config.module, config.type));
   if (known) return known;
   const exports = loadModule(config.module);
   const cls = exports[config.type] as ConnectorClass | undefined;
-  if (typeof cls !== 'function' || typeof (cls as Partial<ConnectorClass>).fromConfig !== 'function') {
+  if (
+    typeof cls !== 'function' ||
+    typeof (cls as Partial<ConnectorClass>).fromConfig !== 'function'
+  ) {
     throw new ConnectorNotFoundError(
       `Package "${config.module}" has no connector export "${config.type}" (a class with a static fromConfig). Check the store config or upgrade the package.`,
     );

@@ -23,7 +23,11 @@ export class ProxyStoreError extends Error {
   }
 
   static is(error: unknown): error is ProxyStoreError {
-    return typeof error === 'object' && error !== null && (error as Record<symbol, unknown>)[BRAND] === true;
+    return (
+      typeof error === 'object' &&
+      error !== null &&
+      (error as Record<symbol, unknown>)[BRAND] === true
+    );
   }
 }
 
@@ -39,7 +43,10 @@ function defineError<C extends string>(name: string, code: C) {
 }
 
 /** The object behind a key is gone (evicted, expired, never written). */
-export class ProxyResolveMissingKeyError extends defineError('ProxyResolveMissingKeyError', 'PROXY_MISSING_KEY') {
+export class ProxyResolveMissingKeyError extends defineError(
+  'ProxyResolveMissingKeyError',
+  'PROXY_MISSING_KEY',
+) {
   constructor(
     readonly key: unknown,
     readonly storeName: string,
@@ -56,7 +63,10 @@ export class ProxyResolveMissingKeyError extends defineError('ProxyResolveMissin
 export class ProxyResolveError extends defineError('ProxyResolveError', 'PROXY_RESOLVE') {}
 
 /** A blocking (synchronous) resolution did not finish within its timeout. */
-export class ProxyResolveTimeoutError extends defineError('ProxyResolveTimeoutError', 'PROXY_RESOLVE_TIMEOUT') {}
+export class ProxyResolveTimeoutError extends defineError(
+  'ProxyResolveTimeoutError',
+  'PROXY_RESOLVE_TIMEOUT',
+) {}
 
 /** Bytes that cannot be (de)serialized: corrupt, truncated, unknown identifier, or an unsupported value. */
 export class SerializationError extends defineError('SerializationError', 'PROXY_SERIALIZATION') {}
@@ -68,25 +78,40 @@ export class ConnectorError extends defineError('ConnectorError', 'PROXY_CONNECT
 export class InvalidKeyError extends defineError('InvalidKeyError', 'PROXY_INVALID_KEY') {}
 
 /** A store config names a connector package or export that cannot be loaded. */
-export class ConnectorNotFoundError extends defineError('ConnectorNotFoundError', 'PROXY_CONNECTOR_NOT_FOUND') {}
+export class ConnectorNotFoundError extends defineError(
+  'ConnectorNotFoundError',
+  'PROXY_CONNECTOR_NOT_FOUND',
+) {}
 
 /** `registerStore` with a name that is already registered. */
 export class StoreExistsError extends defineError('StoreExistsError', 'PROXY_STORE_EXISTS') {}
 
 /** `null`, `undefined` and booleans cannot be proxied. */
-export class NonProxiableTypeError extends defineError('NonProxiableTypeError', 'PROXY_NON_PROXIABLE') {}
+export class NonProxiableTypeError extends defineError(
+  'NonProxiableTypeError',
+  'PROXY_NON_PROXIABLE',
+) {}
 
 /** An operation needs `newKey`/`set` and the store's connector has neither. */
-export class NonDeferrableConnectorError extends defineError('NonDeferrableConnectorError', 'PROXY_NON_DEFERRABLE') {}
+export class NonDeferrableConnectorError extends defineError(
+  'NonDeferrableConnectorError',
+  'PROXY_NON_DEFERRABLE',
+) {}
 
 /** A mutable borrow while other borrows exist, or any borrow while a mutable one exists. */
 export class MutableBorrowError extends defineError('MutableBorrowError', 'PROXY_MUTABLE_BORROW') {}
 
 /** A reference used after it went out of scope or was moved to another process. */
-export class ReferenceInvalidError extends defineError('ReferenceInvalidError', 'PROXY_REFERENCE_INVALID') {}
+export class ReferenceInvalidError extends defineError(
+  'ReferenceInvalidError',
+  'PROXY_REFERENCE_INVALID',
+) {}
 
 /** An ownership operation given a proxy that is not (or is already) owned. */
-export class ReferenceNotOwnedError extends defineError('ReferenceNotOwnedError', 'PROXY_REFERENCE_NOT_OWNED') {}
+export class ReferenceNotOwnedError extends defineError(
+  'ReferenceNotOwnedError',
+  'PROXY_REFERENCE_NOT_OWNED',
+) {}
 
 /** A future was not set within the time allowed. */
 export class FutureTimeoutError extends defineError('FutureTimeoutError', 'PROXY_FUTURE_TIMEOUT') {}

@@ -28,7 +28,13 @@ export {
   StoreExistsError,
 } from './errors.js';
 export type { Factory, FactoryData } from './factory.js';
-export { factoryFromData, factoryToData, LambdaFactory, registerFactoryType, SimpleFactory } from './factory.js';
+export {
+  factoryFromData,
+  factoryToData,
+  LambdaFactory,
+  registerFactoryType,
+  SimpleFactory,
+} from './factory.js';
 export { assertStringKey, isUuid, keyId } from './keys.js';
 export { LocalConnector, type LocalConnectorOptions, type LocalKey } from './local-connector.js';
 export { LRUCache } from './lru-cache.js';
@@ -60,5 +66,11 @@ export type {
 } from './store.js';
 export { Store } from './store.js';
 export { StoreFactory, type StoreFactoryOptions } from './store-factory.js';
-export { getOrCreateStore, getStore, registeredStores, registerStore, unregisterStore } from './store-registry.js';
+export {
+  getOrCreateStore,
+  getStore,
+  registeredStores,
+  registerStore,
+  unregisterStore,
+} from './store-registry.js';
 export { type FetchSyncOptions, fetchSync, stopSyncBridge } from './sync-bridge.js';

@@ -1,5 +1,5 @@
 import type { ConnectorKey } from './connector.js';
-import { InvalidKeyError, formatKey } from './errors.js';
+import { formatKey, InvalidKeyError } from './errors.js';
 
 /** A stable string for a key object (fields sorted), used for cache and metrics. */
 export function keyId(key: ConnectorKey): string {
@@ -19,12 +19,16 @@ export function assertStringKey(
   connector: string,
 ): asserts key is Record<string, string> {
   if (typeof key !== 'object' || key === null || Array.isArray(key)) {
-    throw new InvalidKeyError(`${connector} key must be an object with ${fields.join(', ')}; got ${formatKey(key)}`);
+    throw new InvalidKeyError(
+      `${connector} key must be an object with ${fields.join(', ')}; got ${formatKey(key)}`,
+    );
   }
   for (const f of fields) {
     const v = (key as Record<string, unknown>)[f];
     if (typeof v !== 'string' || v.length === 0) {
-      throw new InvalidKeyError(`${connector} key needs a non-empty string "${f}"; got ${formatKey(key)}`);
+      throw new InvalidKeyError(
+        `${connector} key needs a non-empty string "${f}"; got ${formatKey(key)}`,
+      );
     }
   }
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { ConnectorConfig, DeferrableConnector, WaitOptions } from './connector.js';
-import { FutureTimeoutError, InvalidKeyError, formatKey } from './errors.js';
+import { FutureTimeoutError, formatKey, InvalidKeyError } from './errors.js';
 import { assertStringKey, isUuid } from './keys.js';
 
 export interface LocalKey {
@@ -44,7 +44,8 @@ export class LocalConnector implements DeferrableConnector<LocalKey> {
 
   validateKey(key: unknown): asserts key is LocalKey {
     assertStringKey(key, ['id'], 'LocalConnector');
-    if (!isUuid((key as LocalKey).id)) throw new InvalidKeyError(`LocalConnector key id must be a uuid; got ${formatKey(key)}`);
+    if (!isUuid((key as LocalKey).id))
+      throw new InvalidKeyError(`LocalConnector key id must be a uuid; got ${formatKey(key)}`);
   }
 
   private store(id: string, bytes: Uint8Array): void {
@@ -128,7 +129,11 @@ export class LocalConnector implements DeferrableConnector<LocalKey> {
       if (timeoutMs !== undefined) {
         timer = setTimeout(() => {
           done();
-          reject(new FutureTimeoutError(`LocalConnector: key=${formatKey(key)} was not set within ${timeoutMs} ms`));
+          reject(
+            new FutureTimeoutError(
+              `LocalConnector: key=${formatKey(key)} was not set within ${timeoutMs} ms`,
+            ),
+          );
         }, timeoutMs);
       }
     });
@@ -140,7 +145,11 @@ export class LocalConnector implements DeferrableConnector<LocalKey> {
   }
 
   config(): ConnectorConfig {
-    return { module: '@proxy/core', type: 'LocalConnector', options: { instanceId: this.instanceId } };
+    return {
+      module: '@proxy/core',
+      type: 'LocalConnector',
+      options: { instanceId: this.instanceId },
+    };
   }
 
   async close(): Promise<void> {}

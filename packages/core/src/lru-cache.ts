@@ -9,7 +9,8 @@ export class LRUCache<V> {
     readonly maxSize: number,
     readonly maxBytes = Number.POSITIVE_INFINITY,
   ) {
-    if (!Number.isInteger(maxSize) || maxSize < 0) throw new RangeError(`cacheSize must be an integer >= 0, got ${maxSize}`);
+    if (!Number.isInteger(maxSize) || maxSize < 0)
+      throw new RangeError(`cacheSize must be an integer >= 0, got ${maxSize}`);
     if (!(maxBytes >= 0)) throw new RangeError(`cacheBytes must be >= 0, got ${maxBytes}`);
   }
 

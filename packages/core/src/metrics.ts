@@ -48,7 +48,14 @@ export class StoreMetrics {
     const times = this.entry(key).times;
     const t = times[name];
     if (!t) {
-      times[name] = { count: 1, avgTimeMs: ms, minTimeMs: ms, maxTimeMs: ms, lastTimeMs: ms, lastTimestamp: Date.now() };
+      times[name] = {
+        count: 1,
+        avgTimeMs: ms,
+        minTimeMs: ms,
+        maxTimeMs: ms,
+        lastTimeMs: ms,
+        lastTimestamp: Date.now(),
+      };
       return;
     }
     t.avgTimeMs = (t.avgTimeMs * t.count + ms) / (t.count + 1);
@@ -90,7 +97,10 @@ export class StoreMetrics {
   }
 
   toJSON(): { keys: Record<string, Metrics>; aggregate: Record<string, TimeStats> } {
-    return { keys: Object.fromEntries(structuredClone([...this.byKey])), aggregate: this.aggregateTimes() };
+    return {
+      keys: Object.fromEntries(structuredClone([...this.byKey])),
+      aggregate: this.aggregateTimes(),
+    };
   }
 }
 

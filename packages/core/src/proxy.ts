@@ -149,8 +149,12 @@ function makeHandler(state: ProxyState): ProxyHandler<object> {
       if (encoding > 0 && key === 'constructor') return ProxyMarker;
       if (key === 'then' && !state.resolved) return undefined;
       // JSON.stringify unwraps boxed primitives by internal slot, which a Proxy lacks.
-      if (key === 'toJSON' && types.isBoxedPrimitive(resolveState(state))) return boxedToJSON(state.target);
-      const t = (state.resolved ? state.target : resolveState(state)) as Record<PropertyKey, unknown>;
+      if (key === 'toJSON' && types.isBoxedPrimitive(resolveState(state)))
+        return boxedToJSON(state.target);
+      const t = (state.resolved ? state.target : resolveState(state)) as Record<
+        PropertyKey,
+        unknown
+      >;
       const value = t[key as string];
       if (typeof value === 'function' && key !== 'constructor') {
         return bindMethod(state, t, key, value);
@@ -236,7 +240,10 @@ function safeData(factory: Factory): string | undefined {
  * Creates a lazy, transparent proxy: the first operation on it resolves the target through
  * `factory` (synchronously), and every operation is then forwarded to the target.
  */
-export function createProxy<T>(factory: Factory<T>, options: CreateProxyOptions<T> = {}): Proxied<T> {
+export function createProxy<T>(
+  factory: Factory<T>,
+  options: CreateProxyOptions<T> = {},
+): Proxied<T> {
   const hasTarget = 'target' in options && options.target !== undefined;
   const shape = options.shape ?? (hasTarget ? shapeOf(options.target) : 'object');
   const placeholder = makePlaceholder(shape);
@@ -259,7 +266,7 @@ export function createProxy<T>(factory: Factory<T>, options: CreateProxyOptions<
     configurable: true,
     writable: true,
     enumerable: false,
-    value(depth: number, opts: object, insp: typeof inspect = inspect) {
+    value(_depth: number, opts: object, insp: typeof inspect = inspect) {
       if (state.resolved) return insp(state.target, opts);
       return `[Proxy (unresolved) ${describeFactory(state.factory)}]`;
     },
@@ -271,7 +278,8 @@ export function createProxy<T>(factory: Factory<T>, options: CreateProxyOptions<
 
 /** The internal state of a proxy, or undefined for anything else. */
 export function proxyState<T>(value: unknown): ProxyState<T> | undefined {
-  if ((typeof value !== 'object' && typeof value !== 'function') || value === null) return undefined;
+  if ((typeof value !== 'object' && typeof value !== 'function') || value === null)
+    return undefined;
   return states.get(value) as ProxyState<T> | undefined;
 }
 

@@ -38,7 +38,13 @@ describe('wire framing (ProxyStore compatible)', () => {
 describe('round trips', () => {
   test.each<[string, unknown]>([
     ['object', { a: 1, b: 'two', c: [1, 2, { d: null }] }],
-    ['Map', new Map<unknown, unknown>([['k', 1], [2, { x: 'y' }]])],
+    [
+      'Map',
+      new Map<unknown, unknown>([
+        ['k', 1],
+        [2, { x: 'y' }],
+      ]),
+    ],
     ['Set', new Set([1, 'a', 3])],
     ['Date', new Date(1_700_000_000_123)],
     ['BigInt', 2n ** 100n],
@@ -56,7 +62,11 @@ describe('round trips', () => {
   });
 
   test('typed arrays keep their class; Buffer stays Buffer inside CBOR', () => {
-    const back = roundTrip({ f: new Float64Array([1]), b: Buffer.from('x'), u: new Uint8Array([1]) });
+    const back = roundTrip({
+      f: new Float64Array([1]),
+      b: Buffer.from('x'),
+      u: new Uint8Array([1]),
+    });
     expect(back.f).toBeInstanceOf(Float64Array);
     expect(Buffer.isBuffer(back.b)).toBe(true);
     expect(Buffer.isBuffer(back.u)).toBe(false);
@@ -64,7 +74,9 @@ describe('round trips', () => {
   });
 
   test('errors keep name, message, stack, code and cause', () => {
-    const error = Object.assign(new RangeError('too big', { cause: new Error('root') }), { code: 'E_BIG' });
+    const error = Object.assign(new RangeError('too big', { cause: new Error('root') }), {
+      code: 'E_BIG',
+    });
     const back = roundTrip(error);
     expect(back).toBeInstanceOf(RangeError);
     expect(back.message).toBe('too big');
@@ -76,8 +88,15 @@ describe('round trips', () => {
   test('a proxy is written as its factory and comes back unresolved', () => {
     let resolved = 0;
     const factory = new SimpleFactory({ v: 1 });
-    const spy = { ...factory, resolve: () => (resolved++, factory.resolve()), toData: () => factory.toData() };
-    const p = createProxy(spy, { shape: 'object' });
+    const spy = {
+      resolve: () => {
+        resolved++;
+        return factory.resolve();
+      },
+      resolveAsync: () => factory.resolveAsync(),
+      toData: () => factory.toData(),
+    };
+    const p = createProxy<{ v: number }>(spy, { shape: 'object' });
     const back = roundTrip({ p, list: [p] });
     expect(resolved).toBe(0);
     expect(isResolved(p)).toBe(false);
@@ -88,7 +107,9 @@ describe('round trips', () => {
   });
 
   test('a resolved proxy is still written as its factory only (never the cached target)', () => {
-    const p = createProxy(new SimpleFactory({ small: true }), { target: { huge: 'x'.repeat(10_000) } as never });
+    const p = createProxy(new SimpleFactory({ small: true }), {
+      target: { huge: 'x'.repeat(10_000) } as never,
+    });
     expect(serialize(p).byteLength).toBeLessThan(200);
   });
 
@@ -126,7 +147,11 @@ describe('bad input', () => {
     ['truncated CBOR', serialize({ a: 'x'.repeat(100) }).subarray(0, 20), /Truncated|Corrupt/],
     ['empty CBOR', Buffer.from('CB\n'), /Truncated CBOR data: empty payload/],
     ['invalid UTF-8', Buffer.from([0x55, 0x53, 0x0a, 0xff, 0xfe]), /not valid UTF-8/],
-    ['trailing bytes', Buffer.concat([serialize({ a: 1 }), Buffer.from([1, 2, 3])]), /Corrupt|Truncated/],
+    [
+      'trailing bytes',
+      Buffer.concat([serialize({ a: 1 }), Buffer.from([1, 2, 3])]),
+      /Corrupt|Truncated/,
+    ],
   ])('%s -> SerializationError', (_name, bytes, message) => {
     expect(() => deserialize(bytes)).toThrow(SerializationError);
     expect(() => deserialize(bytes)).toThrow(message);
@@ -164,7 +189,11 @@ describe('properties (fast-check)', () => {
       { depthSize: 'small' },
       tie('leaf'),
       fc.array(tie('node'), { maxLength: 5 }),
-      fc.dictionary(fc.string().filter((k) => k !== '__proto__'), tie('node'), { maxKeys: 5 }),
+      fc.dictionary(
+        fc.string().filter((k) => k !== '__proto__'),
+        tie('node'),
+        { maxKeys: 5 },
+      ),
       fc.array(fc.tuple(fc.string(), tie('node')), { maxLength: 4 }).map((e) => new Map(e)),
     ),
   }));
@@ -180,13 +209,17 @@ describe('properties (fast-check)', () => {
 
   test('random bytes either decode or raise SerializationError, never anything else', () => {
     fc.assert(
-      fc.property(fc.constantFrom('BS\n', 'US\n', 'CB\n', 'XX\n', ''), fc.uint8Array({ maxLength: 64 }), (prefix, body) => {
-        try {
-          deserialize(Buffer.concat([Buffer.from(prefix), body]));
-        } catch (error) {
-          expect(SerializationError.is(error)).toBe(true);
-        }
-      }),
+      fc.property(
+        fc.constantFrom('BS\n', 'US\n', 'CB\n', 'XX\n', ''),
+        fc.uint8Array({ maxLength: 64 }),
+        (prefix, body) => {
+          try {
+            deserialize(Buffer.concat([Buffer.from(prefix), body]));
+          } catch (error) {
+            expect(SerializationError.is(error)).toBe(true);
+          }
+        },
+      ),
       { numRuns: 2000 },
     );
   });

@@ -43,7 +43,11 @@ const proxyRevivers = new Map<string, ProxyReviver>();
 export type ProxyEncodeHook = (proxy: unknown) => unknown;
 const proxyEncodeHooks = new Map<string, ProxyEncodeHook>();
 
-export function registerProxyKind(kind: string, reviver: ProxyReviver, onEncode?: ProxyEncodeHook): void {
+export function registerProxyKind(
+  kind: string,
+  reviver: ProxyReviver,
+  onEncode?: ProxyEncodeHook,
+): void {
   proxyRevivers.set(kind, reviver);
   if (onEncode) proxyEncodeHooks.set(kind, onEncode);
 }
@@ -125,8 +129,12 @@ addExtension({
     }
     const [name, message, rest] = data as [string, unknown, Record<string, unknown> | undefined];
     const Ctor = Object.hasOwn(ERROR_TYPES, name) ? ERROR_TYPES[name]! : Error;
-    const error = new Ctor(String(message ?? ''), rest?.cause !== undefined ? { cause: rest.cause } : undefined);
-    if (error.name !== name) Object.defineProperty(error, 'name', { value: name, configurable: true, writable: true });
+    const error = new Ctor(
+      String(message ?? ''),
+      rest?.cause !== undefined ? { cause: rest.cause } : undefined,
+    );
+    if (error.name !== name)
+      Object.defineProperty(error, 'name', { value: name, configurable: true, writable: true });
     if (typeof rest?.stack === 'string') error.stack = rest.stack;
     if (rest?.code !== undefined) (error as { code?: unknown }).code = rest.code;
     return error;
@@ -167,7 +175,9 @@ export function serialize(obj: unknown): Uint8Array {
     return withProxyEncoding(() => withHeader(HEADER_CB, cbor.encode(obj)));
   } catch (error) {
     if (SerializationError.is(error)) throw error;
-    throw new SerializationError(`Cannot serialize value: ${(error as Error).message}`, { cause: error });
+    throw new SerializationError(`Cannot serialize value: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
 }
 
@@ -192,7 +202,9 @@ export function deserialize(bytes: Uint8Array): unknown {
     try {
       return new TextDecoder('utf-8', { fatal: true }).decode(body);
     } catch (error) {
-      throw new SerializationError('Corrupt string data: the payload is not valid UTF-8', { cause: error });
+      throw new SerializationError('Corrupt string data: the payload is not valid UTF-8', {
+        cause: error,
+      });
     }
   }
   if (id === ID_CBOR) {

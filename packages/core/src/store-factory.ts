@@ -43,7 +43,10 @@ export class StoreFactory<T = unknown> implements Factory<T> {
 
   resolve(): T {
     const store = this.getStore();
-    const value = store.getSync<T, typeof MISSING>(this.key, { deserializer: this.deserializer, default: MISSING });
+    const value = store.getSync<T, typeof MISSING>(this.key, {
+      deserializer: this.deserializer,
+      default: MISSING,
+    });
     if (value === MISSING) throw this.missing(store);
     if (this.evict) store.evict(this.key).catch(() => {});
     return value;
@@ -51,7 +54,10 @@ export class StoreFactory<T = unknown> implements Factory<T> {
 
   async resolveAsync(): Promise<T> {
     const store = this.getStore();
-    const value = await store.get<T, typeof MISSING>(this.key, { deserializer: this.deserializer, default: MISSING });
+    const value = await store.get<T, typeof MISSING>(this.key, {
+      deserializer: this.deserializer,
+      default: MISSING,
+    });
     if (value === MISSING) throw this.missing(store);
     if (this.evict) await store.evict(this.key);
     return value;
@@ -62,7 +68,9 @@ export class StoreFactory<T = unknown> implements Factory<T> {
   }
 
   static fromData(data: FactoryData): StoreFactory {
-    return new StoreFactory(data.key as ConnectorKey, data.storeConfig as StoreConfig, { evict: data.evict === true });
+    return new StoreFactory(data.key as ConnectorKey, data.storeConfig as StoreConfig, {
+      evict: data.evict === true,
+    });
   }
 }
 

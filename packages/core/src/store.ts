@@ -1,7 +1,7 @@
 import type { Connector, ConnectorConfig, ConnectorKey } from './connector.js';
-import { requireDeferrable } from './deferrable.js';
 import { connectorClassFor, connectorFromConfig, registerConnector } from './connector-registry.js';
-import { NonProxiableTypeError, SerializationError, formatKey } from './errors.js';
+import { requireDeferrable } from './deferrable.js';
+import { formatKey, NonProxiableTypeError, SerializationError } from './errors.js';
 import { keyId } from './keys.js';
 import { LRUCache } from './lru-cache.js';
 import { elapsedMs, type Metrics, StoreMetrics } from './metrics.js';
@@ -100,7 +100,8 @@ export class Store<C extends Connector = Connector> {
   private closed = false;
 
   constructor(name: string, connector: C, options: StoreOptions = {}) {
-    if (typeof name !== 'string' || name.length === 0) throw new TypeError('Store name must be a non-empty string');
+    if (typeof name !== 'string' || name.length === 0)
+      throw new TypeError('Store name must be a non-empty string');
     this.name = name;
     this.connector = connector;
     this.cache = new LRUCache(options.cacheSize ?? 16, options.cacheBytes);
@@ -150,19 +151,30 @@ export class Store<C extends Connector = Connector> {
   private serializeWith(obj: unknown, serializer: Serializer): Uint8Array {
     const bytes = serializer(obj);
     if (!(bytes instanceof Uint8Array)) {
-      throw new SerializationError(`Store "${this.name}": the serializer must return a Uint8Array, got ${typeof bytes}`);
+      throw new SerializationError(
+        `Store "${this.name}": the serializer must return a Uint8Array, got ${typeof bytes}`,
+      );
     }
     return bytes;
   }
 
-  private deserializeWith(bytes: Uint8Array, key: ConnectorKey, deserializer: Deserializer): unknown {
+  private deserializeWith(
+    bytes: Uint8Array,
+    key: ConnectorKey,
+    deserializer: Deserializer,
+  ): unknown {
     try {
       return deserializer(bytes);
     } catch (error) {
-      const detail = SerializationError.is(error) ? (error as Error).message : `deserializer threw: ${(error as Error)?.message}`;
-      throw new SerializationError(`Store "${this.name}": cannot deserialize object with key=${formatKey(key)}: ${detail}`, {
-        cause: error,
-      });
+      const detail = SerializationError.is(error)
+        ? (error as Error).message
+        : `deserializer threw: ${(error as Error)?.message}`;
+      throw new SerializationError(
+        `Store "${this.name}": cannot deserialize object with key=${formatKey(key)}: ${detail}`,
+        {
+          cause: error,
+        },
+      );
     }
   }
 
@@ -205,7 +217,13 @@ export class Store<C extends Connector = Connector> {
     return hit ? { hit, value } : { hit };
   }
 
-  private finishGet(key: ConnectorKey, id: string, bytes: Uint8Array, deserializer: Deserializer, start: number): unknown {
+  private finishGet(
+    key: ConnectorKey,
+    id: string,
+    bytes: Uint8Array,
+    deserializer: Deserializer,
+    start: number,
+  ): unknown {
     const before = performance.now();
     const value = this.deserializeWith(bytes, key, deserializer);
     if (this.metrics) {
@@ -274,7 +292,11 @@ export class Store<C extends Connector = Connector> {
   }
 
   /** Overwrites the object behind an existing key (deferrable connectors only). */
-  async set(key: ConnectorKey, obj: unknown, options: { serializer?: Serializer } = {}): Promise<void> {
+  async set(
+    key: ConnectorKey,
+    obj: unknown,
+    options: { serializer?: Serializer } = {},
+  ): Promise<void> {
     const connector = requireDeferrable(this as Store, 'set');
     const start = performance.now();
     const bytes = this.serializeWith(obj, options.serializer ?? this.serializer);
@@ -283,7 +305,11 @@ export class Store<C extends Connector = Connector> {
     this.time('store.set', keyId(key), start);
   }
 
-  private factoryFor<T>(key: ConnectorKey, evict: boolean, deserializer?: Deserializer): StoreFactory<T> {
+  private factoryFor<T>(
+    key: ConnectorKey,
+    evict: boolean,
+    deserializer?: Deserializer,
+  ): StoreFactory<T> {
     return new StoreFactory<T>(key, this.config(), { evict, deserializer }, this as Store);
   }
 
@@ -299,7 +325,10 @@ export class Store<C extends Connector = Connector> {
    * Puts `obj` and returns a proxy to it. With `populateTarget` (the default) the proxy is
    * already resolved here; any process that receives it fetches from the store.
    */
-  async proxy<T>(obj: T, options: ProxyOptions & { skipNonProxiable: true }): Promise<Proxied<T> | T>;
+  async proxy<T>(
+    obj: T,
+    options: ProxyOptions & { skipNonProxiable: true },
+  ): Promise<Proxied<T> | T>;
   async proxy<T>(obj: T, options?: ProxyOptions): Promise<Proxied<T>>;
   async proxy<T>(obj: T, options: ProxyOptions = {}): Promise<Proxied<T> | T> {
     if (isNonProxiable(obj)) {
@@ -328,14 +357,19 @@ export class Store<C extends Connector = Connector> {
     objs.forEach((obj, i) => {
       if (isNonProxiable(obj)) {
         if (!options.skipNonProxiable) {
-          throw new NonProxiableTypeError(`Store "${this.name}": item ${i} (${obj}) cannot be proxied; pass skipNonProxiable.`);
+          throw new NonProxiableTypeError(
+            `Store "${this.name}": item ${i} (${obj}) cannot be proxied; pass skipNonProxiable.`,
+          );
         }
       } else {
         indices.push(i);
         items.push(obj);
       }
     });
-    const keys = await this.putBatch(items, { serializer: options.serializer, lifetime: options.lifetime });
+    const keys = await this.putBatch(items, {
+      serializer: options.serializer,
+      lifetime: options.lifetime,
+    });
     const out: (Proxied<T> | T)[] = [...objs];
     keys.forEach((key, j) => {
       out[indices[j]!] = this.proxyForPut(items[j]!, key, options);

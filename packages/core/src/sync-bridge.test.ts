@@ -68,9 +68,9 @@ test('a connector error in the worker becomes ConnectorError with the cause', as
 });
 
 test('a config naming a missing package fails with the package name', () => {
-  expect(() => fetchSync({ module: '@proxy/no-such-connector', type: 'X', options: {} }, { k: 'v' }, 5000)).toThrow(
-    /@proxy\/no-such-connector/,
-  );
+  expect(() =>
+    fetchSync({ module: '@proxy/no-such-connector', type: 'X', options: {} }, { k: 'v' }, 5000),
+  ).toThrow(/@proxy\/no-such-connector/);
 });
 
 test('waitMs: waits for a key that appears later, null when it never does', async () => {
@@ -78,9 +78,14 @@ test('waitMs: waits for a key that appears later, null when it never does', asyn
   const name = 'later-key';
   // This thread blocks in Atomics.wait, so its own timers cannot fire: another process writes.
   const { spawn } = await import('node:child_process');
-  const writer = spawn(process.execPath, ['-e', `setTimeout(() => require('fs').writeFileSync(${JSON.stringify(path.join(dir, name))}, 'arrived'), 150)`]);
+  const writer = spawn(process.execPath, [
+    '-e',
+    `setTimeout(() => require('fs').writeFileSync(${JSON.stringify(path.join(dir, name))}, 'arrived'), 150)`,
+  ]);
   const data = fetchSync(connector.config(), { name }, 5000, 'wait-store', { waitMs: 5000 });
   expect(Buffer.from(data!).toString()).toBe('arrived');
-  expect(fetchSync(connector.config(), { name: 'never' }, 5000, 'wait-store', { waitMs: 150 })).toBeNull();
+  expect(
+    fetchSync(connector.config(), { name: 'never' }, 5000, 'wait-store', { waitMs: 150 }),
+  ).toBeNull();
   await new Promise((r) => writer.once('exit', r));
 });

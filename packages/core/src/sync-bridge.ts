@@ -1,7 +1,12 @@
-import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from 'node:worker_threads';
 import path from 'node:path';
+import {
+  MessageChannel,
+  type MessagePort,
+  receiveMessageOnPort,
+  Worker,
+} from 'node:worker_threads';
 import type { ConnectorConfig, ConnectorKey } from './connector.js';
-import { ConnectorError, ProxyResolveTimeoutError, formatKey } from './errors.js';
+import { ConnectorError, formatKey, ProxyResolveTimeoutError } from './errors.js';
 
 // The bridge worker: rebuilds connectors from their configs (resolving packages from the
 // application, like the main thread does), fetches, and transfers the bytes back. Written

@@ -30,6 +30,8 @@ function add(a: number, b: number): number {
   return a + b;
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: the matrix applies every operation to every kind of target, so values are untyped on purpose.
+type Dyn = any;
 type Maker = () => object;
 const targets: Record<string, Maker> = {
   object: () => ({ a: 1, b: { c: [2, 3] }, s: 'x' }),
@@ -52,17 +54,32 @@ const targets: Record<string, Maker> = {
 };
 
 /** A method call that needs the real object as `this` (internal slots or #private). */
-const methodCalls: Record<string, (v: any) => unknown> = {
-  object: (v) => v.hasOwnProperty('a'),
-  frozen: (v) => v.hasOwnProperty('nested'),
+const methodCalls: Record<string, (v: Dyn) => unknown> = {
+  object: (v) => Object.hasOwn(v, 'a'),
+  frozen: (v) => Object.hasOwn(v, 'nested'),
   array: (v) => [v.map((x: number) => x * 2), v.indexOf(2), v.slice().sort()],
   'class #private': (v) => [v.deposit(5), v.balance],
   Map: (v) => [v.get('k'), v.has(2), v.size, [...v.entries()]],
   Set: (v) => [v.has('two'), v.size, [...v.values()]],
   Date: (v) => [v.getTime(), v.toISOString(), v.getUTCFullYear()],
-  Buffer: (v) => [v.toString('utf8'), v.readUInt8(0), v.subarray(0, 5).toString(), v.equals(Buffer.from('hello proxy'))],
-  Float64Array: (v) => [v.reduce((a: number, b: number) => a + b, 0), v.length, Array.from(v.subarray(1))],
-  function: (v) => [v.call(null, 1, 2), v.apply(null, [3, 4]), v.bind(null, 5)(6), v.name, v.length],
+  Buffer: (v) => [
+    v.toString('utf8'),
+    v.readUInt8(0),
+    v.subarray(0, 5).toString(),
+    v.equals(Buffer.from('hello proxy')),
+  ],
+  Float64Array: (v) => [
+    v.reduce((a: number, b: number) => a + b, 0),
+    v.length,
+    Array.from(v.subarray(1)),
+  ],
+  function: (v) => [
+    v.call(null, 1, 2),
+    v.apply(null, [3, 4]),
+    v.bind(null, 5)(6),
+    v.name,
+    v.length,
+  ],
   'boxed string': (v) => [v.toUpperCase(), v.length, v.valueOf(), `${v}!`, v + 1],
   'boxed number': (v) => [v.toFixed(1), v.valueOf(), v + 1, v * 2],
   Error: (v) => [v.message, v.name, v.code, typeof v.stack],
@@ -84,7 +101,7 @@ const ctorOf: Record<string, Function> = {
   Error: TypeError,
 };
 
-type Op = (v: any, kind: string) => unknown;
+type Op = (v: Dyn, kind: string) => unknown;
 const operations: Record<string, Op> = {
   get: (v) => [v.a, v.length, v.size, v.message, v.owner],
   'get missing': (v) => v.doesNotExist,
@@ -159,13 +176,14 @@ const LIMITS: Record<string, Record<string, unknown>> = {
 
 const SELF_COMPARED = new Set(['util.inspect (after first use)']);
 
-function proxyOf(kind: string): any {
+function proxyOf(kind: string): Dyn {
   const make = targets[kind]!;
   return createProxy(new LambdaFactory(make), { shape: shapeOf(make()) });
 }
 
 const cases: [string, string][] = [];
-for (const op of Object.keys(operations)) for (const kind of Object.keys(targets)) cases.push([op, kind]);
+for (const op of Object.keys(operations))
+  for (const kind of Object.keys(targets)) cases.push([op, kind]);
 
 describe('transparency matrix', () => {
   test.each(cases)('%s on %s', (op, kind) => {
@@ -174,7 +192,9 @@ describe('transparency matrix', () => {
     const actual = operations[op]!(proxy, kind);
     // Some operations depend on the identity of the object (its prototype, an Error's stack
     // trace), so they are compared against the proxy's own target.
-    const expected = SELF_COMPARED.has(op) ? operations[op]!(extract(proxy), kind) : operations[op]!(real, kind);
+    const expected = SELF_COMPARED.has(op)
+      ? operations[op]!(extract(proxy), kind)
+      : operations[op]!(real, kind);
     const limit = LIMITS[op]?.[kind];
     if (limit !== undefined) {
       expect(actual).toEqual(limit);
@@ -211,7 +231,9 @@ describe('documented limits (see README "What a proxy cannot do")', () => {
     const p = proxyOf('Buffer');
     // (Node's own TypeError class differs from jest's sandbox one, so match the messages.)
     expect(() => Buffer.concat([p])).toThrow(/must be an instance of Buffer or Uint8Array/);
-    expect(() => new TextDecoder().decode(p)).toThrow(/must be an instance of (ArrayBuffer|SharedArrayBuffer|Buffer)/);
+    expect(() => new TextDecoder().decode(p)).toThrow(
+      /must be an instance of (ArrayBuffer|SharedArrayBuffer|Buffer)/,
+    );
     expect(Buffer.concat([extract(p)]).toString()).toBe('hello proxy');
     expect(new TextDecoder().decode(extract(p))).toBe('hello proxy');
   });
