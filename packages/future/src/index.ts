@@ -1,1 +1,11 @@
-export {};
+export { FutureAlreadySetError } from './errors.js';
+export type {
+  FromJSONOptions,
+  FutureOptions,
+  FutureProxyOptions,
+  ResultOptions,
+} from './future.js';
+export { FUTURE_KIND, Future } from './future.js';
+export type { FutureData } from './future-factory.js';
+export { FUTURE_FACTORY_TYPE, FutureFactory } from './future-factory.js';
+export { DEFAULT_POLLING, type Polling, type PollingOptions } from './polling.js';

@@ -1,0 +1,261 @@
+import {
+  deserialize,
+  extract,
+  FutureTimeoutError,
+  InvalidKeyError,
+  isProxy,
+  isResolved,
+  LocalConnector,
+  NonDeferrableConnectorError,
+  ProxyResolveError,
+  registeredStores,
+  resolve,
+  Store,
+  serialize,
+} from '@proxy/core';
+import { Future, FutureAlreadySetError } from '@proxy/future';
+import { PollingLocalConnector, PutOnlyConnector } from './test-connectors.js';
+
+const stores: Store[] = [];
+function makeStore(connector = new LocalConnector(), register = true): Store {
+  const store = new Store(`future-test-${stores.length}-${process.pid}`, connector, { register });
+  stores.push(store);
+  return store;
+}
+
+afterEach(async () => {
+  for (const store of stores.splice(0)) await store.close();
+  expect(registeredStores()).toEqual([]);
+});
+
+describe('Future with LocalConnector', () => {
+  test('the guide example: set, result and proxy', async () => {
+    const store = makeStore();
+    const future = await Future.create<string>(store);
+    const proxy = future.proxy();
+    expect(isResolved(proxy)).toBe(false);
+    await future.setResult('value');
+    expect(await future.result()).toBe('value');
+    // biome-ignore lint/suspicious/noDoubleEquals: the guide compares the proxy to the value with ==
+    expect(proxy == 'value').toBe(true);
+    expect(extract(proxy)).toBe('value');
+  });
+
+  test('the guide two-function example in one process, consumer started first or producer first', async () => {
+    for (const consumerFirst of [true, false]) {
+      const store = makeStore();
+      const future = await Future.create<{ numbers: number[] }>(store);
+      const foo = async (f: Future<{ numbers: number[] }>) => {
+        await new Promise((r) => setTimeout(r, 20));
+        await f.setResult({ numbers: [1, 2, 3] });
+      };
+      const bar = async (data: { numbers: number[] }) => {
+        const before = 'independent work';
+        await resolve(data);
+        return `${before}: ${data.numbers.reduce((a, b) => a + b, 0)}`;
+      };
+      const tasks = consumerFirst
+        ? [bar(future.proxy()), foo(future)]
+        : [foo(future), bar(future.proxy())];
+      const results = await Promise.all(tasks);
+      expect(results[consumerFirst ? 0 : 1]).toBe('independent work: 6');
+    }
+  });
+
+  test('result() waits for a value set later (waitFor, no polling)', async () => {
+    const store = makeStore();
+    const future = await Future.create<number[]>(store);
+    expect(await future.done()).toBe(false);
+    const waiting = future.result();
+    setTimeout(() => void future.setResult([4, 5]), 10);
+    expect(await waiting).toEqual([4, 5]);
+    expect(await future.done()).toBe(true);
+  });
+
+  test('needs a deferrable connector', async () => {
+    const store = makeStore(new PutOnlyConnector() as never);
+    await expect(Future.create(store)).rejects.toThrow(NonDeferrableConnectorError);
+    await expect(Future.create(store)).rejects.toThrow(
+      /Future\.create needs a connector with newKey\(\) and set\(\)/,
+    );
+  });
+
+  test('a second setResult is FutureAlreadySetError, sequential, concurrent and from a copy', async () => {
+    const store = makeStore();
+    const future = await Future.create<string>(store);
+    await future.setResult('first');
+    const second = future.setResult('second');
+    await expect(second).rejects.toThrow(FutureAlreadySetError);
+    await expect(future.setResult('again')).rejects.toMatchObject({
+      code: 'PROXY_FUTURE_ALREADY_SET',
+    });
+    expect(await future.result()).toBe('first');
+
+    const racing = await Future.create<string>(store);
+    const outcomes = await Promise.allSettled([racing.setResult('a'), racing.setResult('b')]);
+    expect(outcomes.map((o) => o.status).sort()).toEqual(['fulfilled', 'rejected']);
+
+    const original = await Future.create<string>(store);
+    const copy = deserialize(serialize(original)) as Future<string>;
+    await original.setResult('mine');
+    await expect(copy.setResult('theirs')).rejects.toThrow(/already has a result/);
+    expect(await copy.result()).toBe('mine');
+  });
+
+  test('result() timeout is FutureTimeoutError naming the key', async () => {
+    const store = makeStore();
+    const future = await Future.create(store);
+    const error = await future.result({ timeoutMs: 30 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(FutureTimeoutError);
+    expect((error as Error).message).toContain(JSON.stringify(future.key));
+    expect((error as Error).message).toContain('within 30 ms');
+    const withDefault = await Future.create(store, { timeoutMs: 20 });
+    await expect(withDefault.result()).rejects.toThrow(FutureTimeoutError);
+  });
+
+  test('abort rejects with the signal reason (AbortError by default)', async () => {
+    const store = makeStore();
+    const future = await Future.create(store);
+    const controller = new AbortController();
+    const waiting = future.result({ signal: controller.signal });
+    setTimeout(() => controller.abort(), 10);
+    await expect(waiting).rejects.toMatchObject({ name: 'AbortError' });
+    const reason = new Error('stop waiting');
+    await expect(future.result({ signal: AbortSignal.abort(reason) })).rejects.toBe(reason);
+    // aborting must not leave the future unusable
+    await future.setResult('late');
+    expect(await future.result()).toBe('late');
+  });
+
+  test('a blocking first use of an unset LocalConnector future explains to await resolve(p)', async () => {
+    const store = makeStore();
+    const future = await Future.create<{ a: number }>(store);
+    const proxy = future.proxy();
+    expect(() => proxy.a).toThrow(ProxyResolveError);
+    expect(() => proxy.a).toThrow(/await resolve\(proxy\)/);
+    await future.setResult({ a: 7 });
+    expect(proxy.a).toBe(7);
+  });
+
+  test('await resolve(proxy) waits without blocking, and a proxy made after setResult starts resolved', async () => {
+    const store = makeStore();
+    const future = await Future.create<Map<string, number>>(store);
+    const proxy = future.proxy();
+    const resolving = resolve(proxy);
+    await future.setResult(new Map([['x', 1]]));
+    expect((await resolving).get('x')).toBe(1);
+    const later = future.proxy();
+    expect(isResolved(later)).toBe(true);
+    expect(later).toBeInstanceOf(Map);
+  });
+
+  test('the proxy of a future travels through the core serializer unresolved', async () => {
+    const store = makeStore();
+    const future = await Future.create<number[]>(store);
+    const copy = deserialize(serialize({ p: future.proxy({ shape: 'array' }) })) as { p: number[] };
+    expect(isProxy(copy.p)).toBe(true);
+    expect(isResolved(copy.p)).toBe(false);
+    expect(Array.isArray(copy.p)).toBe(true);
+    await future.setResult([1, 2]);
+    expect([...(await resolve(copy.p))]).toEqual([1, 2]);
+  });
+
+  test('a Future object survives the core serializer, nested, and JSON', async () => {
+    const store = makeStore();
+    const future = await Future.create<string>(store, { pollingIntervalMs: 5, timeoutMs: 1000 });
+    const { task } = deserialize(serialize({ task: { args: [future] } })) as {
+      task: { args: Future<string>[] };
+    };
+    const viaCbor = task.args[0]!;
+    expect(viaCbor).toBeInstanceOf(Future);
+    expect(viaCbor).not.toBe(future);
+    expect(viaCbor.key).toEqual(future.key);
+    expect(viaCbor.timeoutMs).toBe(1000);
+    const viaJson = Future.fromJSON<string>(JSON.stringify(future));
+    expect(viaJson.toJSON()).toEqual(future.toJSON());
+    expect(viaJson.store).toBe(store);
+    const consumer = viaJson.result();
+    await viaCbor.setResult('across');
+    expect(await consumer).toBe('across');
+    expect(await future.result()).toBe('across');
+  });
+
+  test('evict removes the result once read', async () => {
+    const store = makeStore();
+    const future = await Future.create<string>(store, { evict: true });
+    await future.setResult('once');
+    const reader = Future.fromJSON<string>(future.toJSON());
+    expect(await reader.result()).toBe('once');
+    expect(await store.exists(future.key)).toBe(false);
+    expect(await reader.result()).toBe('once');
+  });
+
+  test('custom serializer and deserializer', async () => {
+    const store = makeStore();
+    const future = await Future.create<string>(store, {
+      serializer: (s) => Buffer.from(`XX\n${String(s).toUpperCase()}`),
+      deserializer: (b) => `<${Buffer.from(b).subarray(3).toString()}>`,
+    });
+    await future.setResult('abc');
+    const reader = Future.fromJSON<string>(future.toJSON(), {
+      deserializer: (b) => Buffer.from(b).subarray(3).toString(),
+    });
+    expect(await reader.result()).toBe('ABC');
+  });
+
+  test('a foreign key is InvalidKeyError before any I/O', async () => {
+    const store = makeStore();
+    const future = await Future.create(store);
+    const forged = Future.fromJSON({ ...future.toJSON(), key: { id: '../../etc/passwd' } });
+    await expect(forged.result()).rejects.toThrow(InvalidKeyError);
+    await expect(forged.setResult(1)).rejects.toThrow(InvalidKeyError);
+    expect(() => Future.fromJSON({ key: 'x' })).toThrow(/Malformed future data/);
+  });
+
+  test('bad options are RangeError before any I/O', async () => {
+    const store = makeStore();
+    await expect(Future.create(store, { pollingIntervalMs: 0 })).rejects.toThrow(RangeError);
+    await expect(Future.create(store, { pollingBackoffFactor: 0.5 })).rejects.toThrow(
+      /pollingBackoffFactor/,
+    );
+    await expect(
+      Future.create(store, { pollingIntervalMs: 50, pollingIntervalLimitMs: 10 }),
+    ).rejects.toThrow(/pollingIntervalLimitMs/);
+    await expect(Future.create(store, { timeoutMs: -1 })).rejects.toThrow(/timeoutMs/);
+    const future = await Future.create(store);
+    await expect(future.result({ timeoutMs: Number.NaN })).rejects.toThrow(RangeError);
+  });
+});
+
+describe('Future on a connector without waitFor (polling with backoff)', () => {
+  test('wakes when the value is set, with backoff between checks', async () => {
+    const connector = new PollingLocalConnector();
+    const store = makeStore(connector as never);
+    const future = await Future.create<string>(store, {
+      pollingIntervalMs: 1,
+      pollingBackoffFactor: 2,
+      pollingIntervalLimitMs: 8,
+    });
+    const waiting = future.result();
+    await new Promise((r) => setTimeout(r, 60));
+    await future.setResult('polled');
+    expect(await waiting).toBe('polled');
+    // 60 ms at 1, 2, 4, 8, 8, ... ms is at most ~11 checks; without backoff it would be ~60
+    expect(connector.existsCalls).toBeGreaterThan(2);
+    expect(connector.existsCalls).toBeLessThan(20);
+  });
+
+  test('times out and aborts while polling', async () => {
+    const store = makeStore(new PollingLocalConnector() as never);
+    const future = await Future.create(store, { pollingIntervalMs: 5 });
+    await expect(future.result({ timeoutMs: 25 })).rejects.toThrow(FutureTimeoutError);
+    const controller = new AbortController();
+    const waiting = future.result({ signal: controller.signal });
+    setTimeout(() => controller.abort(), 10);
+    await expect(waiting).rejects.toMatchObject({ name: 'AbortError' });
+    const proxy = future.proxy();
+    const resolving = resolve(proxy);
+    await future.setResult({ n: 1 });
+    expect(((await resolving) as unknown as { n: number }).n).toBe(1);
+  });
+});
