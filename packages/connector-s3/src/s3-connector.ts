@@ -1,0 +1,426 @@
+import { randomUUID } from 'node:crypto';
+import {
+  AbortMultipartUploadCommand,
+  CreateBucketCommand,
+  DeleteObjectCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import {
+  type ConnectorConfig,
+  ConnectorError,
+  type DeferrableConnector,
+  FutureTimeoutError,
+  formatKey,
+  type WaitOptions,
+} from '@proxy/core';
+import { mapLimit } from './map-limit.js';
+import { readBody } from './read-body.js';
+import { MAX_PARTS, type ResolvedS3Options, resolveS3Options, type S3ConnectorOptions } from './s3-connector-options.js';
+import { errorCode, httpStatus, isMissingObject, s3Failure } from './s3-failure.js';
+import { assertS3Key, type S3Key } from './s3-key.js';
+
+/** S3 accepts at most this many keys in one DeleteObjects request. */
+const DELETE_BATCH = 1000;
+/** waitFor polls HeadObject, starting at this interval and doubling up to the cap. */
+const WAIT_FIRST_MS = 10;
+const WAIT_MAX_MS = 500;
+
+interface RequestOptions<T> {
+  operation: string;
+  objectKey?: string;
+  /** A caller's signal (waitFor): its abort rejects with its reason, not a ConnectorError. */
+  signal?: AbortSignal;
+  /** Turns an expected error into a value (a missing key into null); undefined rethrows. */
+  recover?: (error: unknown) => T | undefined;
+}
+
+/**
+ * A connector that keeps objects in an S3 bucket: AWS S3 or any S3-compatible server
+ * (MinIO, Ceph, Cloudflare R2, s3rver). Keys are `{ bucket, objectKey }` with
+ * `objectKey = prefix + uuid`. Objects above `multipartThresholdBytes` go up as a
+ * multipart upload (aborted on failure, so no parts are left behind).
+ */
+export class S3Connector implements DeferrableConnector<S3Key> {
+  static readonly packageName = '@proxy/connector-s3';
+  readonly client: S3Client;
+  readonly bucket: string;
+  readonly prefix: string;
+  private readonly options: ResolvedS3Options;
+  private readonly ownsClient: boolean;
+  private readonly endpointLabel: string | undefined;
+  private bucketReady: Promise<void> | undefined;
+  private bucketVerified: Promise<void> | undefined;
+  private closed = false;
+
+  constructor(options: S3ConnectorOptions) {
+    this.options = resolveS3Options(options);
+    const o = this.options;
+    this.bucket = o.bucket;
+    this.prefix = o.prefix;
+    if (options.client !== undefined) {
+      if (!(options.client instanceof S3Client)) throw new TypeError('S3Connector: client must be an S3Client');
+      this.client = options.client;
+      this.ownsClient = false;
+      this.endpointLabel = o.endpoint;
+    } else {
+      this.client = new S3Client({
+        region: o.region,
+        endpoint: o.endpoint,
+        forcePathStyle: o.forcePathStyle,
+        credentials: options.credentials,
+        maxAttempts: o.maxAttempts,
+        requestChecksumCalculation: o.checksums,
+        responseChecksumValidation: o.checksums,
+        // Without these a dead server is retried on sockets that never time out.
+        requestHandler: { connectionTimeout: o.requestTimeoutMs, socketTimeout: o.requestTimeoutMs },
+      });
+      this.ownsClient = true;
+      this.endpointLabel = o.endpoint ?? `AWS S3 (${o.region ?? 'region from the SDK chain'})`;
+    }
+  }
+
+  static fromConfig(options: Record<string, unknown>): S3Connector {
+    return new S3Connector(options as unknown as S3ConnectorOptions);
+  }
+
+  validateKey(key: unknown): asserts key is S3Key {
+    assertS3Key(key, this.bucket, this.prefix);
+  }
+
+  private makeKey(): S3Key {
+    return { bucket: this.bucket, objectKey: `${this.prefix}${randomUUID()}` };
+  }
+
+  async put(data: Uint8Array): Promise<S3Key> {
+    const key = this.makeKey();
+    await this.write(key.objectKey, data);
+    return key;
+  }
+
+  async putBatch(data: Uint8Array[]): Promise<S3Key[]> {
+    return mapLimit(data, this.options.concurrency, (d) => this.put(d));
+  }
+
+  async get(key: S3Key): Promise<Uint8Array | null> {
+    this.validateKey(key);
+    this.assertOpen();
+    const response = await this.request(
+      { operation: 'GetObject', objectKey: key.objectKey, recover: (e) => (isMissingObject(e) ? null : undefined) },
+      (abortSignal) => this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key.objectKey }), { abortSignal }),
+    );
+    if (response === null) return null;
+    try {
+      return await readBody(response.Body, response.ContentLength, this.options.requestTimeoutMs);
+    } catch (error) {
+      throw await this.fail({ operation: 'GetObject (reading the body)', objectKey: key.objectKey }, error);
+    }
+  }
+
+  async getBatch(keys: S3Key[]): Promise<(Uint8Array | null)[]> {
+    for (const key of keys) this.validateKey(key);
+    return mapLimit(keys, this.options.concurrency, (k) => this.get(k));
+  }
+
+  async exists(key: S3Key): Promise<boolean> {
+    this.validateKey(key);
+    return this.head(key.objectKey);
+  }
+
+  async evict(key: S3Key): Promise<void> {
+    this.validateKey(key);
+    this.assertOpen();
+    await this.request({ operation: 'DeleteObject', objectKey: key.objectKey }, (abortSignal) =>
+      this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key.objectKey }), { abortSignal }),
+    );
+  }
+
+  /** Deletes many keys with DeleteObjects (1000 per request, `concurrency` requests at a time). */
+  async evictBatch(keys: S3Key[]): Promise<void> {
+    for (const key of keys) this.validateKey(key);
+    this.assertOpen();
+    const chunks: S3Key[][] = [];
+    for (let i = 0; i < keys.length; i += DELETE_BATCH) chunks.push(keys.slice(i, i + DELETE_BATCH));
+    await mapLimit(chunks, this.options.concurrency, async (chunk) => {
+      const result = await this.request({ operation: `DeleteObjects (${chunk.length} keys)` }, (abortSignal) =>
+        this.client.send(
+          new DeleteObjectsCommand({
+            Bucket: this.bucket,
+            Delete: { Objects: chunk.map((k) => ({ Key: k.objectKey })), Quiet: true },
+          }),
+          { abortSignal },
+        ),
+      );
+      const errors = result.Errors ?? [];
+      if (errors.length > 0) {
+        const first = errors.slice(0, 3).map((e) => `${e.Key}: ${e.Code} ${e.Message ?? ''}`.trim());
+        throw new ConnectorError(
+          `S3Connector: DeleteObjects in bucket "${this.bucket}" at ${await this.describeEndpoint()} failed for ${errors.length} of ${chunk.length} keys (${first.join('; ')})`,
+          { cause: errors },
+        );
+      }
+    });
+  }
+
+  async newKey(): Promise<S3Key> {
+    return this.makeKey();
+  }
+
+  async set(key: S3Key, data: Uint8Array): Promise<void> {
+    this.validateKey(key);
+    await this.write(key.objectKey, data);
+  }
+
+  /**
+   * Polls HeadObject with backoff (10 ms doubling to 500 ms) until the key exists. S3 has no
+   * change notifications that work on every S3-compatible server, so polling is the portable
+   * way; the backoff keeps a long wait to a few requests per second.
+   */
+  async waitFor(key: S3Key, options: WaitOptions = {}): Promise<void> {
+    this.validateKey(key);
+    const { timeoutMs, signal } = options;
+    signal?.throwIfAborted();
+    const stop = new AbortController();
+    const onAbort = () => stop.abort(signal!.reason);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const timer =
+      timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            stop.abort(
+              new FutureTimeoutError(
+                `S3Connector: key=${formatKey(key)} did not appear in bucket "${this.bucket}" at ${this.endpointLabel ?? 'the client endpoint'} within ${timeoutMs} ms`,
+              ),
+            );
+          }, timeoutMs);
+    try {
+      let delay = WAIT_FIRST_MS;
+      for (;;) {
+        if (await this.head(key.objectKey, stop.signal)) return;
+        await sleep(delay, stop.signal);
+        delay = Math.min(delay * 2, WAIT_MAX_MS);
+      }
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  config(): ConnectorConfig {
+    const o = this.options;
+    const options: Record<string, unknown> = {
+      bucket: o.bucket,
+      prefix: o.prefix,
+      forcePathStyle: o.forcePathStyle,
+      multipartThresholdBytes: o.multipartThresholdBytes,
+      partSizeBytes: o.partSizeBytes,
+      concurrency: o.concurrency,
+      requestTimeoutMs: o.requestTimeoutMs,
+      maxAttempts: o.maxAttempts,
+      checksums: o.checksums,
+    };
+    if (o.region !== undefined) options.region = o.region;
+    if (o.endpoint !== undefined) options.endpoint = o.endpoint;
+    // Only credentials the caller passed as plain values; never ones from the SDK's chain.
+    if (o.staticCredentials !== undefined) options.credentials = { ...o.staticCredentials };
+    return { module: S3Connector.packageName, type: 'S3Connector', options };
+  }
+
+  /** Destroys the client's sockets (unless the client was injected). Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.ownsClient) this.client.destroy();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  private assertOpen(): void {
+    if (this.closed) {
+      throw new ConnectorError(`S3Connector(bucket="${this.bucket}") is closed; create a new connector or store.`);
+    }
+  }
+
+  private async write(objectKey: string, data: Uint8Array): Promise<void> {
+    this.assertOpen();
+    if (this.options.createBucket) await this.ensureBucket();
+    const body = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    if (body.byteLength > this.options.multipartThresholdBytes) {
+      await this.multipartUpload(objectKey, body);
+      return;
+    }
+    await this.request({ operation: 'PutObject', objectKey }, (abortSignal) =>
+      this.client.send(
+        new PutObjectCommand({ Bucket: this.bucket, Key: objectKey, Body: body, ContentLength: body.byteLength }),
+        { abortSignal },
+      ),
+    );
+  }
+
+  /**
+   * lib-storage's own abort-on-error would replace the upload's error with the abort's if
+   * the abort failed too; we abort ourselves so the message keeps both.
+   */
+  private async multipartUpload(objectKey: string, body: Buffer): Promise<void> {
+    const partSize = Math.max(this.options.partSizeBytes, Math.ceil(body.byteLength / MAX_PARTS));
+    const upload = new Upload({
+      client: this.client,
+      params: { Bucket: this.bucket, Key: objectKey, Body: body, ContentLength: body.byteLength },
+      partSize,
+      queueSize: this.options.concurrency,
+      leavePartsOnError: true,
+    });
+    try {
+      await upload.done();
+    } catch (error) {
+      const uploadId = upload.uploadId;
+      let note = '';
+      if (uploadId !== undefined) {
+        try {
+          await this.request({ operation: 'AbortMultipartUpload', objectKey }, (abortSignal) =>
+            this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: objectKey, UploadId: uploadId }), {
+              abortSignal,
+            }),
+          );
+          note = ` The multipart upload ${uploadId} was aborted; no parts remain.`;
+        } catch (abortError) {
+          note = ` Aborting multipart upload ${uploadId} failed too (${(abortError as Error).message}); its parts stay on the server until an "incomplete multipart uploads" lifecycle rule removes them.`;
+        }
+      }
+      throw await this.fail({ operation: `multipart upload (${body.byteLength} bytes)`, objectKey, note }, error);
+    }
+  }
+
+  /** Creates the bucket once if `createBucket` is set; a failure is retried on the next write. */
+  private ensureBucket(): Promise<void> {
+    this.bucketReady ??= this.request(
+      {
+        operation: 'CreateBucket',
+        recover: (e) => {
+          const code = errorCode(e);
+          return code === 'BucketAlreadyOwnedByYou' || code === 'BucketAlreadyExists' ? null : undefined;
+        },
+      },
+      (abortSignal) => this.client.send(new CreateBucketCommand({ Bucket: this.bucket }), { abortSignal }),
+    ).then(
+      () => undefined,
+      (error: unknown) => {
+        this.bucketReady = undefined;
+        throw error;
+      },
+    );
+    return this.bucketReady;
+  }
+
+  /**
+   * HeadObject answers a bare 404 both for a missing key and a missing bucket; the first
+   * time a key reads as missing, HeadBucket tells which (then it is remembered).
+   */
+  private verifyBucket(): Promise<void> {
+    this.bucketVerified ??= this.request(
+      { operation: 'HeadBucket', recover: (e) => (httpStatus(e) === 403 ? null : undefined) },
+      (abortSignal) => this.client.send(new HeadBucketCommand({ Bucket: this.bucket }), { abortSignal }),
+    ).then(
+      () => undefined,
+      async (error: unknown) => {
+        this.bucketVerified = undefined;
+        if (ConnectorError.is(error) && httpStatus(error.cause) === 404) {
+          throw new ConnectorError(
+            `S3Connector: bucket "${this.bucket}" does not exist at ${await this.describeEndpoint()}. Create it, or pass createBucket: true.`,
+            { cause: error.cause },
+          );
+        }
+        throw error;
+      },
+    );
+    return this.bucketVerified;
+  }
+
+  private async head(objectKey: string, signal?: AbortSignal): Promise<boolean> {
+    this.assertOpen();
+    const found = await this.request(
+      { operation: 'HeadObject', objectKey, signal, recover: (e) => (isMissingObject(e) ? false : undefined) },
+      (abortSignal) => this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: objectKey }), { abortSignal }).then(() => true),
+    );
+    if (!found) await this.verifyBucket();
+    return found;
+  }
+
+  /**
+   * Sends one request under a deadline of `requestTimeoutMs` (retries included) and turns
+   * its failure into a `ConnectorError` naming the endpoint, bucket and key.
+   */
+  private async request<T>(req: RequestOptions<T>, send: (abortSignal: AbortSignal) => Promise<T>): Promise<T> {
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(), this.options.requestTimeoutMs);
+    const signal = req.signal ? AbortSignal.any([deadline.signal, req.signal]) : deadline.signal;
+    try {
+      return await send(signal);
+    } catch (error) {
+      if (req.signal?.aborted) throw req.signal.reason;
+      if (!deadline.signal.aborted && req.recover) {
+        const value = req.recover(error);
+        if (value !== undefined) return value;
+      }
+      throw await this.fail(
+        {
+          operation: req.operation,
+          objectKey: req.objectKey,
+          timedOutAfterMs: deadline.signal.aborted ? this.options.requestTimeoutMs : undefined,
+        },
+        error,
+      );
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async fail(
+    context: { operation: string; objectKey?: string; timedOutAfterMs?: number; note?: string },
+    error: unknown,
+  ): Promise<ConnectorError> {
+    return s3Failure({ ...context, bucket: this.bucket, endpoint: await this.describeEndpoint() }, error);
+  }
+
+  /** The server's address for messages; for an injected client, read from its config. */
+  private async describeEndpoint(): Promise<string> {
+    if (this.endpointLabel !== undefined) return this.endpointLabel;
+    try {
+      const endpoint = (await this.client.config.endpoint?.()) as
+        | { protocol?: string; hostname?: string; port?: number; path?: string }
+        | undefined;
+      if (endpoint?.hostname) {
+        return `${endpoint.protocol ?? 'https:'}//${endpoint.hostname}${endpoint.port ? `:${endpoint.port}` : ''}${endpoint.path ?? ''}`;
+      }
+      return `AWS S3 (${await this.client.config.region()})`;
+    } catch {
+      return 'the endpoint of the injected S3Client';
+    }
+  }
+}
+
+/** Resolves after `ms`, or rejects with the signal's reason as soon as it aborts. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}

@@ -1,0 +1,124 @@
+// Test harness: an S3-compatible server (s3rver from npm) in a child process on a free port,
+// with its own temporary directory; stopped (and the directory removed) afterwards.
+import { type ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { freePort } from '@proxy/connector-test-suite';
+import type { S3ConnectorOptions, S3StaticCredentials } from './s3-connector-options.js';
+
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+
+/** s3rver accepts this access key id (and, not checking V4 signatures, any secret). */
+export const S3RVER_CREDENTIALS: S3StaticCredentials = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
+
+const CHILD = path.join(__dirname, 'fixtures', 's3rver-child.cjs');
+
+function s3rverInstalled(): boolean {
+  try {
+    require.resolve('s3rver');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export const s3rverAvailable = s3rverInstalled();
+export const S3RVER_HINT = 's3rver is a devDependency of @proxy/connector-s3: run `pnpm install`';
+
+export interface S3TestServer {
+  readonly endpoint: string;
+  readonly port: number;
+  /** Where s3rver keeps buckets and objects (`<dir>/<bucket>/...`). */
+  readonly directory: string;
+  /** The bucket created at start. */
+  readonly bucket: string;
+  /** "METHOD url status" of every request so far (only with `log: true`). */
+  readonly requests: string[];
+  /** Connector options for this server; `extra` overrides. */
+  options(extra?: Partial<S3ConnectorOptions>): S3ConnectorOptions;
+  /** Freezes the server process (SIGSTOP): it accepts connections but never answers. */
+  pause(): void;
+  resume(): void;
+  /** Stops the server and removes its directory. Idempotent. */
+  stop(): Promise<void>;
+}
+
+export interface StartS3ServerOptions {
+  /** Buckets to create at start; the first is `bucket`. Default one random name. */
+  buckets?: string[];
+  /** Record every request in `requests`. */
+  log?: boolean;
+}
+
+function exited(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve();
+    else child.once('exit', () => resolve());
+  });
+}
+
+export async function startS3Server(options: StartS3ServerOptions = {}): Promise<S3TestServer> {
+  const buckets = options.buckets ?? [`proxy-test-${Math.random().toString(36).slice(2, 10)}`];
+  const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'proxy-s3rver-'));
+  const port = await freePort();
+  const child = spawn(process.execPath, [CHILD, String(port), directory, buckets.join(','), ...(options.log ? ['--log'] : [])], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  const requests: string[] = [];
+  let stderr = '';
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+    stderr += d;
+  });
+  await new Promise<void>((resolve, reject) => {
+    let buffered = '';
+    const onExit = (code: number | null) => reject(new Error(`s3rver exited (code ${code}) before listening: ${stderr}`));
+    child.once('exit', onExit);
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+      buffered += d;
+      let nl = buffered.indexOf('\n');
+      while (nl >= 0) {
+        const line = buffered.slice(0, nl);
+        buffered = buffered.slice(nl + 1);
+        if (line.startsWith('READY ')) {
+          child.off('exit', onExit);
+          resolve();
+        } else if (line.startsWith('REQ ')) {
+          requests.push(line.slice(4));
+        }
+        nl = buffered.indexOf('\n');
+      }
+    });
+  });
+  const endpoint = `http://127.0.0.1:${port}`;
+  let stopped: Promise<void> | undefined;
+  return {
+    endpoint,
+    port,
+    directory,
+    bucket: buckets[0]!,
+    requests,
+    options: (extra = {}) => ({
+      bucket: buckets[0]!,
+      endpoint,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials: S3RVER_CREDENTIALS,
+      ...extra,
+    }),
+    pause: () => void child.kill('SIGSTOP'),
+    resume: () => void child.kill('SIGCONT'),
+    stop: () => {
+      stopped ??= (async () => {
+        if (child.exitCode === null && child.signalCode === null) {
+          child.kill('SIGCONT');
+          child.kill('SIGTERM');
+          await exited(child);
+        }
+        child.stdin!.destroy();
+        fs.rmSync(directory, { recursive: true, force: true });
+      })();
+      return stopped;
+    },
+  };
+}
