@@ -1,0 +1,158 @@
+import fs from 'node:fs';
+import net from 'node:net';
+import { freePort, runConnectorConformance } from '@proxy/connector-test-suite';
+import { ConnectorError, InvalidKeyError, Store } from '@proxy/core';
+import { EndpointConnector } from './endpoint-connector.js';
+import { type RunningEndpoint, startEndpoint } from './test-endpoint.js';
+
+const TOKEN = 'conformance-token';
+let memory: RunningEndpoint;
+let file: RunningEndpoint;
+
+beforeAll(async () => {
+  [memory, file] = await Promise.all([
+    startEndpoint({ storage: 'memory', token: TOKEN }),
+    startEndpoint({ storage: 'file', maxObjectSize: 1_000_000 }),
+  ]);
+});
+
+afterAll(async () => {
+  await Promise.all([memory?.stop(), file?.stop()]);
+  for (const ep of [memory, file]) if (ep) fs.rmSync(ep.home, { recursive: true, force: true });
+});
+
+runConnectorConformance({
+  name: 'EndpointConnector (memory storage, token)',
+  create: () => new EndpointConnector({ endpoints: [memory.address], token: TOKEN }),
+  foreignKeys: [
+    { objectId: '../../etc/passwd', endpointId: '0f8fad5b-d9cb-469f-a165-70867728950e' },
+    { objectId: 'abc', endpointId: 'not-a-uuid' },
+    { objectId: '', endpointId: '0f8fad5b-d9cb-469f-a165-70867728950e' },
+    { objectId: '..', endpointId: '0f8fad5b-d9cb-469f-a165-70867728950e' },
+    { filename: 'abc' },
+  ],
+});
+
+describe('EndpointConnector (file storage)', () => {
+  test('objects land as files in the data dir, written whole', async () => {
+    await using c = new EndpointConnector({ endpoints: [file.address] });
+    const data = Buffer.alloc(300_000, 7);
+    const key = await c.put(data);
+    expect(key.endpointId).toBe(file.uuid);
+    const onDisk = fs.readFileSync(`${file.home}/${file.name}/data/${key.objectId}`);
+    expect(Buffer.compare(onDisk, data)).toBe(0);
+    expect(fs.readdirSync(`${file.home}/${file.name}/data`).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+    await c.evict(key);
+    expect(fs.existsSync(`${file.home}/${file.name}/data/${key.objectId}`)).toBe(false);
+  });
+
+  test('an object over the max size is refused before sending, naming the address', async () => {
+    await using c = new EndpointConnector({ endpoints: [file.address] });
+    const err = await c.put(Buffer.alloc(1_000_001)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConnectorError);
+    expect((err as Error).message).toContain(file.address);
+    expect((err as Error).message).toContain('max object size');
+  });
+});
+
+describe('EndpointConnector discovery', () => {
+  test('finds endpoints by name and by uuid through the config dir (token from the config)', async () => {
+    await using byName = new EndpointConnector({ endpoints: ['no-such-endpoint', memory.name], home: memory.home });
+    expect((await byName.endpoint()).address).toBe(memory.address);
+    await using byUuid = new EndpointConnector({ endpoints: [memory.uuid], home: memory.home });
+    const key = await byUuid.put(Buffer.from('by uuid'));
+    expect(key.endpointId).toBe(memory.uuid);
+    expect(Buffer.from((await byName.get(key))!).toString()).toBe('by uuid');
+    await byName.evict(key);
+  });
+
+  test('the first reachable endpoint of the list becomes home', async () => {
+    const dead = `http://127.0.0.1:${await freePort()}`;
+    await using c = new EndpointConnector({ endpoints: [dead, file.address, memory.address], timeoutMs: 2000 });
+    expect((await c.endpoint()).uuid).toBe(file.uuid);
+  });
+
+  test('none reachable: ConnectorError listing every address and why', async () => {
+    const dead = `http://127.0.0.1:${await freePort()}`;
+    await using c = new EndpointConnector({ endpoints: [dead, memory.address], timeoutMs: 2000 });
+    const err = await c.put(Buffer.from('x')).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConnectorError);
+    expect((err as Error).message).toContain(dead);
+    expect((err as Error).message).toContain(`${memory.address}: HTTP 401`);
+  });
+
+  test('a wrong token is a ConnectorError mentioning 401', async () => {
+    await using c = new EndpointConnector({ endpoints: [memory.address], token: 'wrong' });
+    await expect(c.exists({ objectId: 'a', endpointId: memory.uuid })).rejects.toThrow(/401.*wrong token/);
+  });
+
+  test('bad options are rejected in the constructor', () => {
+    expect(() => new EndpointConnector({ endpoints: [] })).toThrow(TypeError);
+    expect(() => new EndpointConnector({ endpoints: [memory.address], timeoutMs: 0 })).toThrow(TypeError);
+    expect(() => new EndpointConnector({ endpoints: [memory.address], token: '' })).toThrow(TypeError);
+  });
+});
+
+describe('EndpointConnector keys and peering', () => {
+  test('a key owned by another endpoint: a ConnectorError saying peering is not configured', async () => {
+    await using c = new EndpointConnector({ endpoints: [file.address] });
+    const foreign = { objectId: 'abc', endpointId: memory.uuid };
+    await expect(c.get(foreign)).rejects.toThrow(/501.*no peering configured/);
+  });
+
+  test('malformed keys fail before any request, even with no endpoint up', async () => {
+    const c = new EndpointConnector({ endpoints: [`http://127.0.0.1:${await freePort()}`] });
+    await expect(c.get({ objectId: 'a/b', endpointId: memory.uuid })).rejects.toBeInstanceOf(InvalidKeyError);
+    await expect(c.set({ objectId: 'a', endpointId: 'x' }, Buffer.from('x'))).rejects.toBeInstanceOf(InvalidKeyError);
+    await c.close();
+  });
+
+  test('works through Store: put, get, proxy', async () => {
+    await using c = new EndpointConnector({ endpoints: [memory.address], token: TOKEN });
+    const store = new Store('endpoint-store-test', c, { cacheSize: 0 });
+    const key = await store.put({ hello: 'world', n: [1, 2, 3] });
+    expect(await store.get(key)).toEqual({ hello: 'world', n: [1, 2, 3] });
+    await store.evict(key);
+    expect(await store.exists(key)).toBe(false);
+  });
+});
+
+describe('EndpointConnector when the server goes away', () => {
+  test('a killed server: a ConnectorError naming the address, within the timeout', async () => {
+    const ep = await startEndpoint();
+    try {
+      await using c = new EndpointConnector({ endpoints: [ep.address], timeoutMs: 2000 });
+      const key = await c.put(Buffer.from('soon gone'));
+      const exited = new Promise((r) => ep.child.once('exit', r));
+      ep.child.kill('SIGKILL');
+      await exited;
+      const started = Date.now();
+      const err = await c.get(key).catch((e: unknown) => e);
+      expect(Date.now() - started).toBeLessThan(2500);
+      expect(err).toBeInstanceOf(ConnectorError);
+      expect((err as Error).message).toContain(ep.address);
+      expect((err as ConnectorError).cause).toBeDefined();
+    } finally {
+      await ep.stop();
+      fs.rmSync(ep.home, { recursive: true, force: true });
+    }
+  });
+
+  test('a server that accepts but never answers: ConnectorError within the timeout', async () => {
+    const sockets = new Set<net.Socket>();
+    const silent = net.createServer((s) => sockets.add(s));
+    const port = await freePort();
+    await new Promise<void>((r) => silent.listen(port, '127.0.0.1', r));
+    try {
+      await using c = new EndpointConnector({ endpoints: [`http://127.0.0.1:${port}`], timeoutMs: 500 });
+      const started = Date.now();
+      const err = await c.newKey().catch((e: unknown) => e);
+      expect(Date.now() - started).toBeLessThan(2000);
+      expect(err).toBeInstanceOf(ConnectorError);
+      expect((err as Error).message).toContain(`127.0.0.1:${port}`);
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => silent.close(r));
+    }
+  });
+});

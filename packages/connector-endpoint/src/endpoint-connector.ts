@@ -1,0 +1,278 @@
+import { randomUUID } from 'node:crypto';
+import {
+  type ConnectorConfig,
+  ConnectorError,
+  type DeferrableConnector,
+  FutureTimeoutError,
+  formatKey,
+  type WaitOptions,
+} from '@proxy/core';
+import { Agent, type Dispatcher, request } from 'undici';
+import { findHome, type HomeEndpoint } from './discovery.js';
+import { assertEndpointKey, type EndpointKey } from './endpoint-key.js';
+
+export interface EndpointConnectorOptions {
+  /**
+   * Endpoints to try, in order: addresses (`http://host:port`), or names / uuids of endpoints
+   * configured in the proxy home folder. The first that answers becomes this connector's home.
+   */
+  endpoints: string[];
+  /** Bearer token for endpoints that require one (default: the token in the endpoint's config, if found by name/uuid). */
+  token?: string;
+  /** Connect, response-header and idle-body timeout of each request, in ms. Default 10 s. */
+  timeoutMs?: number;
+  /** The endpoint config folder (default `$PROXY_HOME`, `$XDG_DATA_HOME/proxy`, `~/.local/share/proxy`). */
+  home?: string;
+  /** An undici dispatcher to send requests through (not closed by `close()`). */
+  dispatcher?: Dispatcher;
+}
+
+const DEFAULT_TIMEOUT_MS = 10_000;
+/** A single long-poll request never waits longer than this; longer waits are several polls. */
+const POLL_SLICE_MS = 30_000;
+
+type Method = 'GET' | 'POST';
+
+/**
+ * Stores objects on a ProxyStore-style endpoint over HTTP. Keys are `{ objectId, endpointId }`;
+ * the endpoint id is the owner's uuid, sent with every request so that an endpoint can tell
+ * its own objects from a peer's.
+ */
+export class EndpointConnector implements DeferrableConnector<EndpointKey> {
+  static readonly packageName = '@proxy/connector-endpoint';
+  readonly endpoints: readonly string[];
+  readonly timeoutMs: number;
+  private readonly token: string | undefined;
+  private readonly home: string | undefined;
+  private readonly dispatcher: Dispatcher;
+  private readonly ownsDispatcher: boolean;
+  private found: Promise<HomeEndpoint> | undefined;
+  private closed = false;
+
+  constructor(options: EndpointConnectorOptions) {
+    if (!options || !Array.isArray(options.endpoints) || options.endpoints.length === 0) {
+      throw new TypeError('EndpointConnector: "endpoints" must be a non-empty array of addresses, names or uuids');
+    }
+    for (const e of options.endpoints) {
+      if (typeof e !== 'string' || e.length === 0) throw new TypeError(`EndpointConnector: bad endpoint entry ${JSON.stringify(e)}`);
+    }
+    if (options.token !== undefined && (typeof options.token !== 'string' || options.token.length === 0)) {
+      throw new TypeError('EndpointConnector: "token" must be a non-empty string');
+    }
+    const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new TypeError(`EndpointConnector: "timeoutMs" must be > 0, got ${timeoutMs}`);
+    this.endpoints = [...options.endpoints];
+    this.timeoutMs = timeoutMs;
+    this.token = options.token;
+    this.home = options.home;
+    this.ownsDispatcher = options.dispatcher === undefined;
+    this.dispatcher = options.dispatcher ?? new Agent({ connect: { timeout: timeoutMs }, keepAliveTimeout: 4000 });
+  }
+
+  static fromConfig(options: Record<string, unknown>): EndpointConnector {
+    return new EndpointConnector(options as unknown as EndpointConnectorOptions);
+  }
+
+  validateKey(key: unknown): asserts key is EndpointKey {
+    assertEndpointKey(key);
+  }
+
+  /** The endpoint this connector uses (found on first use). */
+  endpoint(): Promise<HomeEndpoint> {
+    if (this.closed) return Promise.reject(new ConnectorError('EndpointConnector is closed'));
+    this.found ??= findHome(this.endpoints, {
+      timeoutMs: this.timeoutMs,
+      dispatcher: this.dispatcher,
+      ...(this.token !== undefined && { token: this.token }),
+      ...(this.home !== undefined && { home: this.home }),
+    }).catch((error: unknown) => {
+      // Not cached: the endpoint may come up later.
+      this.found = undefined;
+      throw error;
+    });
+    return this.found;
+  }
+
+  async newKey(): Promise<EndpointKey> {
+    const home = await this.endpoint();
+    return { objectId: randomUUID(), endpointId: home.uuid };
+  }
+
+  async put(data: Uint8Array): Promise<EndpointKey> {
+    const key = await this.newKey();
+    await this.set(key, data);
+    return key;
+  }
+
+  async putBatch(data: Uint8Array[]): Promise<EndpointKey[]> {
+    return Promise.all(data.map((d) => this.put(d)));
+  }
+
+  async set(key: EndpointKey, data: Uint8Array): Promise<void> {
+    this.validateKey(key);
+    const home = await this.endpoint();
+    if (data.byteLength > home.maxObjectSize) {
+      throw new ConnectorError(
+        `EndpointConnector: object of ${data.byteLength} bytes for key=${formatKey(key)} exceeds the max object size of ${home.address} (${home.maxObjectSize} bytes); raise it with \`proxy-endpoint configure --max-object-size\``,
+      );
+    }
+    // The body goes to the socket as it is: no copy on this side.
+    const res = await this.call(home, 'POST', '/set', key, { body: data, empty: data.byteLength === 0 });
+    await this.expectOk(home, res, 'set', key);
+  }
+
+  async get(key: EndpointKey): Promise<Uint8Array | null> {
+    this.validateKey(key);
+    const home = await this.endpoint();
+    const res = await this.call(home, 'GET', '/get', key);
+    if (res.statusCode === 404) {
+      await res.body.dump();
+      return null;
+    }
+    await this.expectOk(home, res, 'get', key);
+    try {
+      return await readBody(res);
+    } catch (error) {
+      throw this.failed(home, 'get', key, error);
+    }
+  }
+
+  async getBatch(keys: EndpointKey[]): Promise<(Uint8Array | null)[]> {
+    return Promise.all(keys.map((k) => this.get(k)));
+  }
+
+  async exists(key: EndpointKey): Promise<boolean> {
+    this.validateKey(key);
+    const home = await this.endpoint();
+    const res = await this.call(home, 'GET', '/exists', key);
+    await this.expectOk(home, res, 'exists', key);
+    const body = (await res.body.json()) as { exists?: unknown };
+    return body.exists === true;
+  }
+
+  async evict(key: EndpointKey): Promise<void> {
+    this.validateKey(key);
+    const home = await this.endpoint();
+    const res = await this.call(home, 'POST', '/evict', key);
+    await this.expectOk(home, res, 'evict', key);
+  }
+
+  /** Long-polls `GET /wait` until the key exists, the timeout passes or the signal aborts. */
+  async waitFor(key: EndpointKey, options: WaitOptions = {}): Promise<void> {
+    this.validateKey(key);
+    const { signal, timeoutMs } = options;
+    signal?.throwIfAborted();
+    const home = await this.endpoint();
+    const deadline = timeoutMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + timeoutMs;
+    for (;;) {
+      const slice = Math.max(0, Math.min(deadline - Date.now(), POLL_SLICE_MS));
+      const res = await this.call(home, 'GET', '/wait', key, { waitMs: slice, ...(signal && { signal }) });
+      if (res.statusCode === 204) {
+        await res.body.dump();
+        if (Date.now() >= deadline) {
+          throw new FutureTimeoutError(`EndpointConnector: key=${formatKey(key)} was not set on ${home.address} within ${timeoutMs} ms`);
+        }
+        continue;
+      }
+      await this.expectOk(home, res, 'wait', key);
+      await res.body.dump();
+      return;
+    }
+  }
+
+  config(): ConnectorConfig {
+    return {
+      module: EndpointConnector.packageName,
+      type: 'EndpointConnector',
+      options: {
+        endpoints: [...this.endpoints],
+        timeoutMs: this.timeoutMs,
+        ...(this.token !== undefined && { token: this.token }),
+        ...(this.home !== undefined && { home: this.home }),
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.ownsDispatcher) await this.dispatcher.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  private async call(
+    home: HomeEndpoint,
+    method: Method,
+    route: string,
+    key: EndpointKey,
+    extra: { body?: Uint8Array; empty?: boolean; waitMs?: number; signal?: AbortSignal } = {},
+  ): Promise<Dispatcher.ResponseData> {
+    const query = new URLSearchParams({ key: key.objectId, endpoint: key.endpointId });
+    if (extra.empty) query.set('allow_empty', 'true');
+    if (extra.waitMs !== undefined) query.set('timeout', String(Math.round(extra.waitMs)));
+    const headers: Record<string, string> = {};
+    if (home.token) headers.authorization = `Bearer ${home.token}`;
+    if (extra.body) headers['content-type'] = 'application/octet-stream';
+    // A long poll legitimately sends no headers for up to waitMs.
+    const headersTimeout = this.timeoutMs + (extra.waitMs ?? 0);
+    try {
+      return await request(`${home.address}${route}?${query}`, {
+        method,
+        dispatcher: this.dispatcher,
+        headers,
+        body: extra.body ?? null,
+        headersTimeout,
+        bodyTimeout: this.timeoutMs,
+        ...(extra.signal && { signal: extra.signal }),
+      });
+    } catch (error) {
+      if (extra.signal?.aborted) throw extra.signal.reason;
+      throw this.failed(home, route.slice(1), key, error);
+    }
+  }
+
+  private async expectOk(home: HomeEndpoint, res: Dispatcher.ResponseData, op: string, key: EndpointKey): Promise<void> {
+    if (res.statusCode === 200) return;
+    const text = (await res.body.text().catch(() => '')).slice(0, 500);
+    const hint =
+      res.statusCode === 401
+        ? ' (pass the endpoint token as the `token` option)'
+        : res.statusCode === 413
+          ? ' (raise the endpoint max object size)'
+          : '';
+    throw new ConnectorError(
+      `EndpointConnector: ${op} key=${formatKey(key)} on ${home.address} failed with HTTP ${res.statusCode}: ${text}${hint}`,
+    );
+  }
+
+  private failed(home: HomeEndpoint, op: string, key: EndpointKey, error: unknown): ConnectorError {
+    const e = error as Error & { code?: string };
+    return new ConnectorError(
+      `EndpointConnector: ${op} key=${formatKey(key)} on ${home.address} failed: ${e.code ? `${e.code} ` : ''}${e.message}. Is the endpoint running?`,
+      { cause: error },
+    );
+  }
+}
+
+/**
+ * Reads a response body into one buffer sized from Content-Length: each chunk is copied once,
+ * and released as soon as it is copied (no list of chunks plus a concatenated copy).
+ */
+async function readBody(res: Dispatcher.ResponseData): Promise<Uint8Array> {
+  const declared = res.headers['content-length'];
+  const length = typeof declared === 'string' ? Number(declared) : Number.NaN;
+  if (!Number.isSafeInteger(length)) return Buffer.from(await res.body.arrayBuffer());
+  // allocUnsafeSlow: a large result owns its memory, so it can be transferred between threads.
+  const out = length >= 4096 ? Buffer.allocUnsafeSlow(length) : Buffer.allocUnsafe(length);
+  let offset = 0;
+  for await (const chunk of res.body as AsyncIterable<Buffer>) {
+    if (offset + chunk.length > length) throw new Error(`response longer than its Content-Length of ${length}`);
+    chunk.copy(out, offset);
+    offset += chunk.length;
+  }
+  if (offset !== length) throw new Error(`response cut off after ${offset} of ${length} bytes`);
+  return out;
+}

@@ -1,0 +1,264 @@
+import { timingSafeEqual } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { pipeline } from 'node:stream/promises';
+import { isUuid } from '@proxy/core';
+import { isObjectId } from './endpoint-key.js';
+import { EmptyBodyError, type EndpointStorage, ObjectTooLargeError } from './storage.js';
+
+export interface EndpointServerOptions {
+  /** This endpoint's uuid: the `endpointId` of every object it owns. */
+  uuid: string;
+  name?: string;
+  storage: EndpointStorage;
+  /** When set, every route but `GET /` needs `Authorization: Bearer <token>`. */
+  token?: string;
+  /** Longest a `GET /wait` may hold a request, in ms (default 60 s; clients loop for longer waits). */
+  maxWaitMs?: number;
+  /** Called with one line per notable event (start, server errors). */
+  log?: (line: string) => void;
+}
+
+const DEFAULT_MAX_WAIT_MS = 60_000;
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * The endpoint's HTTP API: ProxyStore's routes (`/`, `/endpoint`, `/set`, `/get`, `/exists`,
+ * `/evict`) plus `/wait` (long poll for futures) and `/stats`. Bodies stream in and out.
+ */
+export class EndpointServer {
+  readonly uuid: string;
+  readonly name: string | undefined;
+  readonly storage: EndpointStorage;
+  private readonly token: Buffer | undefined;
+  private readonly maxWaitMs: number;
+  private readonly log: (line: string) => void;
+  private readonly server: http.Server;
+  private readonly waiters = new Map<string, Set<() => void>>();
+
+  constructor(options: EndpointServerOptions) {
+    if (!isUuid(options.uuid)) throw new TypeError(`EndpointServer: uuid must be a uuid, got ${JSON.stringify(options.uuid)}`);
+    this.uuid = options.uuid;
+    this.name = options.name;
+    this.storage = options.storage;
+    this.token = options.token === undefined ? undefined : Buffer.from(options.token);
+    this.maxWaitMs = options.maxWaitMs ?? DEFAULT_MAX_WAIT_MS;
+    this.log = options.log ?? (() => {});
+    this.server = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) => void this.handle(req, res, false));
+    // Answering `Expect: 100-continue` ourselves lets a client learn about 401/400/413 before sending a byte.
+    this.server.on('checkContinue', (req, res) => void this.handle(req, res, true));
+  }
+
+  /** Starts listening; resolves with the address clients use (`http://host:port`). */
+  async listen(port: number, host = '127.0.0.1'): Promise<string> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    return this.address;
+  }
+
+  get address(): string {
+    const info = this.server.address() as AddressInfo | null;
+    if (!info) throw new Error('EndpointServer is not listening');
+    const host = info.family === 'IPv6' ? `[${info.address}]` : info.address;
+    return `http://${host}:${info.port}`;
+  }
+
+  async close(): Promise<void> {
+    for (const wake of [...this.waiters.values()].flatMap((s) => [...s])) wake();
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeAllConnections();
+    await closed;
+    await this.storage.close();
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse, expectsContinue: boolean): Promise<void> {
+    try {
+      const url = new URL(req.url ?? '/', 'http://endpoint');
+      const route = `${req.method} ${url.pathname}`;
+      if (route === 'GET /') return this.send(res, 200, '');
+      this.authorize(req);
+      switch (route) {
+        case 'GET /endpoint':
+          return this.json(res, { uuid: this.uuid, name: this.name ?? null, maxObjectSize: this.storage.maxObjectSize, peering: false });
+        case 'GET /stats':
+          return this.json(res, await this.stats());
+        case 'POST /set':
+          return await this.set(req, res, url, expectsContinue);
+        case 'GET /get':
+          return await this.get(res, this.objectId(url));
+        case 'GET /exists':
+          return this.json(res, { exists: await this.storage.has(this.objectId(url)) });
+        case 'POST /evict':
+          await this.storage.delete(this.objectId(url));
+          return this.send(res, 200, '');
+        case 'GET /wait':
+          return await this.wait(req, res, url);
+        default:
+          throw new HttpError(
+            ['/', '/endpoint', '/stats', '/set', '/get', '/exists', '/evict', '/wait'].includes(url.pathname) ? 405 : 404,
+            `no route ${route}`,
+          );
+      }
+    } catch (error) {
+      if (error instanceof HttpError) return this.refuse(req, res, error.status, error.message);
+      this.log(`error on ${req.method} ${req.url}: ${(error as Error).stack ?? error}`);
+      return this.refuse(req, res, 500, `internal error: ${(error as Error).message}`);
+    }
+  }
+
+  private authorize(req: http.IncomingMessage): void {
+    if (!this.token) return;
+    const header = req.headers.authorization ?? '';
+    const given = Buffer.from(header.startsWith('Bearer ') ? header.slice(7) : '');
+    if (given.length !== this.token.length || !timingSafeEqual(given, this.token)) {
+      throw new HttpError(401, header ? 'wrong token' : 'this endpoint needs a token: send "Authorization: Bearer <token>"');
+    }
+  }
+
+  /** The object id of a request, after checking that this endpoint owns the object. */
+  private objectId(url: URL): string {
+    const key = url.searchParams.get('key');
+    if (key === null || key === '') throw new HttpError(400, 'missing query parameter "key"');
+    if (!isObjectId(key)) throw new HttpError(400, `bad key ${JSON.stringify(key)}: use 1-128 characters [A-Za-z0-9_.-]`);
+    const owner = url.searchParams.get('endpoint');
+    if (owner !== null && owner !== '') {
+      if (!isUuid(owner)) throw new HttpError(400, `bad endpoint uuid ${JSON.stringify(owner)}`);
+      // The seam for peering: a request for another endpoint's object would be forwarded here.
+      if (owner.toLowerCase() !== this.uuid.toLowerCase()) {
+        throw new HttpError(
+          501,
+          `object ${key} is owned by endpoint ${owner}; this endpoint (${this.uuid}) has no peering configured, so it cannot forward the request`,
+        );
+      }
+    }
+    return key;
+  }
+
+  private async set(req: http.IncomingMessage, res: http.ServerResponse, url: URL, expectsContinue: boolean): Promise<void> {
+    const id = this.objectId(url);
+    const allowEmpty = url.searchParams.get('allow_empty') === 'true';
+    const declared = req.headers['content-length'];
+    if (declared !== undefined) {
+      const length = Number(declared);
+      if (length > this.storage.maxObjectSize) throw this.tooLarge(`${length}-byte body`);
+      if (length === 0 && !allowEmpty) throw new HttpError(400, new EmptyBodyError().message);
+    }
+    if (expectsContinue) res.writeContinue();
+    try {
+      await this.storage.write(id, req, { allowEmpty });
+    } catch (error) {
+      if (error instanceof ObjectTooLargeError) throw this.tooLarge('body');
+      if (error instanceof EmptyBodyError) throw new HttpError(400, error.message);
+      if (req.destroyed || req.readableAborted) return; // the client went away: nothing was stored
+      throw error;
+    }
+    this.send(res, 200, '');
+    this.wake(id);
+  }
+
+  private tooLarge(what: string): HttpError {
+    return new HttpError(413, `${what} exceeds this endpoint's max object size of ${this.storage.maxObjectSize} bytes`);
+  }
+
+  private async get(res: http.ServerResponse, id: string): Promise<void> {
+    const object = await this.storage.read(id);
+    if (!object) throw new HttpError(404, `no object with key ${id}`);
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': object.size });
+    await pipeline(object.stream(), res).catch(() => {
+      // The client hung up mid-download; pipeline already destroyed both streams.
+    });
+  }
+
+  private async wait(req: http.IncomingMessage, res: http.ServerResponse, url: URL): Promise<void> {
+    const id = this.objectId(url);
+    const raw = url.searchParams.get('timeout');
+    const timeout = raw === null ? this.maxWaitMs : Number(raw);
+    if (!Number.isFinite(timeout) || timeout < 0) throw new HttpError(400, `bad timeout ${JSON.stringify(raw)}: milliseconds >= 0`);
+    const found = await new Promise<boolean>((resolve) => {
+      let set = this.waiters.get(id);
+      if (!set) this.waiters.set(id, (set = new Set()));
+      const waiters = set;
+      const finish = (value: boolean) => {
+        clearTimeout(timer);
+        waiters.delete(wake);
+        if (waiters.size === 0 && this.waiters.get(id) === waiters) this.waiters.delete(id);
+        res.off('close', gone);
+        resolve(value);
+      };
+      const wake = () => finish(true);
+      const gone = () => finish(false);
+      waiters.add(wake);
+      res.on('close', gone);
+      const timer = setTimeout(() => finish(false), Math.min(timeout, this.maxWaitMs));
+      // Registered before checking, so a set landing between the check and the wait still wakes us.
+      this.storage.has(id).then((exists) => exists && finish(true), () => finish(false));
+    });
+    if (res.destroyed || req.destroyed) return;
+    if (found) this.json(res, { exists: true });
+    else this.send(res, 204, '');
+  }
+
+  private wake(id: string): void {
+    const set = this.waiters.get(id);
+    if (!set) return;
+    this.waiters.delete(id);
+    for (const wake of set) wake();
+  }
+
+  private async stats() {
+    const usage = process.memoryUsage();
+    return {
+      uuid: this.uuid,
+      ...(await this.storage.stats()),
+      rss: usage.rss,
+      heapUsed: usage.heapUsed,
+      arrayBuffers: usage.arrayBuffers,
+      // Peak resident set size of the server process, in bytes (resourceUsage reports KiB).
+      maxRss: process.resourceUsage().maxRSS * 1024,
+      waiters: [...this.waiters.values()].reduce((n, s) => n + s.size, 0),
+    };
+  }
+
+  private json(res: http.ServerResponse, body: unknown): void {
+    this.send(res, 200, JSON.stringify(body), 'application/json');
+  }
+
+  private send(res: http.ServerResponse, status: number, body: string, type = 'text/plain; charset=utf-8'): void {
+    if (res.headersSent) return void res.destroy();
+    const headers: http.OutgoingHttpHeaders = { 'content-type': type, 'content-length': Buffer.byteLength(body) };
+    if (status === 401) headers['www-authenticate'] = 'Bearer';
+    res.writeHead(status, headers);
+    res.end(body);
+  }
+
+  /**
+   * An error reply. When the request body has not been read, the connection is closed after
+   * the reply instead of draining a body we refused (up to the whole oversized object).
+   */
+  private refuse(req: http.IncomingMessage, res: http.ServerResponse, status: number, message: string): void {
+    const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+    if (!hasBody || req.complete || req.readableEnded) return this.send(res, status, message);
+    if (!res.headersSent) res.setHeader('connection', 'close');
+    req.pause();
+    this.send(res, status, message);
+    res.once('finish', () => {
+      // Give the client a moment to read the reply before the socket (with unread bytes) goes.
+      const timer = setTimeout(() => req.socket.destroy(), 1000);
+      timer.unref();
+      req.socket.once('close', () => clearTimeout(timer));
+    });
+  }
+}
