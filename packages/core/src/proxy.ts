@@ -34,6 +34,8 @@ export interface ProxyState<T = unknown> {
   methods: Map<PropertyKey, { fn: Function; bound: Function }>;
   /** Per-variant data (ownership bookkeeping). */
   extra: Record<string, unknown>;
+  /** Properties the proxy answers itself, before the target (ownership's `Symbol.dispose`). */
+  own?: Map<PropertyKey, unknown>;
 }
 
 const states = new WeakMap<object, ProxyState>();
@@ -143,23 +145,32 @@ function bindMethod(state: ProxyState, target: object, key: PropertyKey, fn: Fun
   return bound;
 }
 
+function slowGet(state: ProxyState, key: PropertyKey): unknown {
+  if (encoding > 0 && key === 'constructor') return ProxyMarker;
+  if (key === 'then' && !state.resolved) return undefined;
+  if (state.own?.has(key)) return state.own.get(key);
+  const t = resolveState(state) as Record<PropertyKey, unknown>;
+  // JSON.stringify unwraps boxed primitives by internal slot, which a Proxy lacks.
+  if (key === 'toJSON' && types.isBoxedPrimitive(t)) return boxedToJSON(t);
+  const value = t[key as string];
+  if (typeof value === 'function' && key !== 'constructor') return bindMethod(state, t, key, value);
+  return value;
+}
+
 function makeHandler(state: ProxyState): ProxyHandler<object> {
   return {
     get(_ph, key) {
-      if (encoding > 0 && key === 'constructor') return ProxyMarker;
-      if (key === 'then' && !state.resolved) return undefined;
-      // JSON.stringify unwraps boxed primitives by internal slot, which a Proxy lacks.
-      if (key === 'toJSON' && types.isBoxedPrimitive(resolveState(state)))
-        return boxedToJSON(state.target);
-      const t = (state.resolved ? state.target : resolveState(state)) as Record<
-        PropertyKey,
-        unknown
-      >;
-      const value = t[key as string];
-      if (typeof value === 'function' && key !== 'constructor') {
-        return bindMethod(state, t, key, value);
+      // Fast path: a resolved proxy outside serialization with no own properties.
+      if (state.resolved && encoding === 0 && state.own === undefined) {
+        const t = state.target as Record<PropertyKey, unknown>;
+        const value = t[key as string];
+        if (typeof value === 'function' && key !== 'constructor') {
+          const cached = state.methods.get(key);
+          return cached !== undefined && cached.fn === value ? cached.bound : bindMethod(state, t, key, value);
+        }
+        if (value !== undefined || key !== 'toJSON') return value;
       }
-      return value;
+      return slowGet(state, key);
     },
     set(_ph, key, value) {
       return Reflect.set(resolveState(state) as object, key, value);

@@ -1,5 +1,168 @@
-import type { Report } from '../report.js';
+import v8 from 'node:v8';
+import {
+  createProxy,
+  deserialize,
+  extract,
+  getFactory,
+  LambdaFactory,
+  LocalConnector,
+  resolveSync,
+  Store,
+  type StoreFactory,
+  serialize,
+} from '@proxy/core';
+import { median, type Report, timeMs } from '../report.js';
+
+type Loop = (body: (i: number) => number, n: number) => number;
+
+/**
+ * Median ns per iteration of `body` over a few rounds of `n` iterations. Each measurement
+ * gets a freshly compiled loop, so its call site stays monomorphic and `body` is inlined as
+ * it would be in application code (a shared loop would go megamorphic and add a call).
+ */
+function nsPerOp(n: number, body: (i: number) => number): number {
+  const loop = new Function('body', 'n', 'let s = 0; for (let i = 0; i < n; i++) s += body(i); return s;') as Loop;
+  const rounds: number[] = [];
+  let sink = 0;
+  for (let r = 0; r < 7; r++) {
+    const start = process.hrtime.bigint();
+    sink += loop(body, n);
+    rounds.push(Number(process.hrtime.bigint() - start) / n);
+  }
+  if (sink === Number.MIN_VALUE) console.log(sink);
+  return median(rounds.slice(2));
+}
+
+class Counter {
+  #n = 1;
+  get n(): number {
+    return this.#n;
+  }
+  inc(by: number): number {
+    return this.#n + by;
+  }
+}
+
+async function accessCosts(report: Report): Promise<void> {
+  const N = 5_000_000;
+  const plain = { a: 1, b: 2 };
+  const floor = new Proxy(plain, {});
+  const getTrap = new Proxy(plain, { get: (t, k) => t[k as 'a'] });
+  const proxied = createProxy(new LambdaFactory(() => ({ a: 1, b: 2 })));
+  resolveSync(proxied);
+  const plainNs = nsPerOp(N, () => plain.a);
+  const floorNs = nsPerOp(N, () => floor.a);
+  const trapNs = nsPerOp(N, () => getTrap.a);
+  const oursNs = nsPerOp(N, () => proxied.a);
+  const extracted = extract(proxied);
+  const extractNs = nsPerOp(N, () => extracted.a);
+  report.add({ section: 'core.access', case: 'property get: plain object', ours: plainNs, unit: 'ns' });
+  report.add({ section: 'core.access', case: 'property get: empty pass-through Proxy', ours: floorNs, unit: 'ns' });
+  report.add({
+    section: 'core.access',
+    case: 'property get: resolved proxy vs minimal get-trap Proxy (trap floor)',
+    ours: oursNs,
+    raw: trapNs,
+    unit: 'ns',
+    target: '<= 1.3x trap floor',
+    met: oursNs <= 1.3 * trapNs,
+  });
+  report.add({
+    section: 'core.access',
+    case: 'property get: extract(p) vs plain object',
+    ours: extractNs,
+    raw: plainNs,
+    unit: 'ns',
+    target: '1x plain',
+    met: extractNs <= 1.3 * plainNs + 0.5,
+  });
+
+  const counter = new Counter();
+  const pc = createProxy(new LambdaFactory(() => new Counter()));
+  resolveSync(pc);
+  const plainCall = nsPerOp(N, (i) => counter.inc(i & 1));
+  const proxyCall = nsPerOp(N, (i) => pc.inc(i & 1));
+  const privateGet = nsPerOp(N, () => pc.n);
+  report.add({
+    section: 'core.access',
+    case: 'method call (#private) on resolved proxy vs plain',
+    ours: proxyCall,
+    raw: plainCall,
+    unit: 'ns',
+    target: '<= 25 ns',
+    met: proxyCall <= 25,
+  });
+  report.add({ section: 'core.access', case: 'getter over #private on resolved proxy', ours: privateGet, unit: 'ns' });
+}
+
+function gbPerS(bytes: number, ms: number): number {
+  return bytes / 1e9 / (ms / 1000);
+}
+
+async function serializationThroughput(report: Report): Promise<void> {
+  const buf = Buffer.alloc(1024 * 1024, 3);
+  const bufMs = await timeMs(() => serialize(buf), 50, 10);
+  report.add({
+    section: 'core.serialize',
+    case: 'serialize 1 MB Buffer (BS framing)',
+    ours: gbPerS(buf.length, bufMs),
+    unit: 'GB/s',
+    target: '>= 5 GB/s',
+    met: gbPerS(buf.length, bufMs) >= 5,
+  });
+  const framed = serialize(buf);
+  const deserMs = await timeMs(() => deserialize(framed), 50, 10);
+  report.add({ section: 'core.serialize', case: 'deserialize 1 MB Buffer (view, no copy)', ours: gbPerS(buf.length, deserMs), unit: 'GB/s' });
+
+  const f64 = new Float64Array(10 * 1024 * 128).map((_, i) => i * 0.5);
+  const roundTrip = (enc: (v: unknown) => Uint8Array | string, dec: (b: never) => unknown) => () => dec(enc(f64) as never);
+  const ours = await timeMs(roundTrip(serialize, deserialize as never), 10);
+  const v8ms = await timeMs(roundTrip(v8.serialize, v8.deserialize as never), 10);
+  const jsonMs = await timeMs(
+    () => JSON.parse(JSON.stringify(Array.from(f64))),
+    3,
+    1,
+  );
+  report.add({ section: 'core.serialize', case: '10 MB Float64Array round trip vs v8.serialize', ours, raw: v8ms, unit: 'ms' });
+  report.add({ section: 'core.serialize', case: '10 MB Float64Array round trip: JSON (reference)', ours: jsonMs, unit: 'ms' });
+
+  const small = Array.from({ length: 100_000 }, (_, i) => ({ id: i, name: `item-${i}`, tags: ['a', 'b'], score: i / 7 }));
+  const oursSmall = await timeMs(() => deserialize(serialize(small)), 5, 1);
+  const v8Small = await timeMs(() => v8.deserialize(v8.serialize(small)), 5, 1);
+  const jsonSmall = await timeMs(() => JSON.parse(JSON.stringify(small)), 5, 1);
+  report.add({ section: 'core.serialize', case: '100k small objects round trip vs v8.serialize', ours: oursSmall, raw: v8Small, unit: 'ms' });
+  report.add({ section: 'core.serialize', case: '100k small objects round trip vs JSON', ours: oursSmall, raw: jsonSmall, unit: 'ms' });
+}
+
+async function proxyLifecycle(report: Report): Promise<void> {
+  const store = new Store('bench-core', new LocalConnector(), { cacheSize: 0 });
+  for (const [label, size, runs] of [
+    ['1 KB', 1024, 200],
+    ['1 MB', 1024 * 1024, 50],
+    ['100 MB', 100 * 1024 * 1024, 5],
+  ] as const) {
+    const value = Buffer.alloc(size, 1);
+    const made: unknown[] = [];
+    const create = await timeMs(async () => made.push(await store.proxy(value)), runs, 1);
+    for (const proxy of made) await store.evict((getFactory(proxy) as StoreFactory).key);
+    const key = await store.put(value);
+    const first = await timeMs(() => {
+      const p = store.proxyFromKey<Buffer>(key);
+      return p.length;
+    }, runs, 1);
+    const p = store.proxyFromKey<Buffer>(key);
+    resolveSync(p);
+    const cached = await timeMs(() => p.length, runs, 1);
+    report.add({ section: 'core.proxy', case: `store.proxy (creation) ${label}`, ours: create, unit: 'ms' });
+    report.add({ section: 'core.proxy', case: `first resolution ${label} (LocalConnector)`, ours: first, unit: 'ms' });
+    report.add({ section: 'core.proxy', case: `cached access ${label}`, ours: cached * 1000, unit: 'us' });
+    await store.evict(key);
+  }
+  await store.close();
+}
 
 export default async function core(report: Report): Promise<void> {
-  void report;
+  await accessCosts(report);
+  await serializationThroughput(report);
+  await proxyLifecycle(report);
 }
