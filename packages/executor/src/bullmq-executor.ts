@@ -1,0 +1,231 @@
+import { randomUUID } from 'node:crypto';
+import { type ConnectionOptions, Job, type JobsOptions, Queue, QueueEvents } from 'bullmq';
+import { deserialize } from '@proxy/core';
+import { type TaskRequest, toCall } from './call.js';
+import { DEFAULT_MAX_INLINE_BYTES, DEFAULT_QUEUE_NAME, type JobPayload, type JobReturn } from './bullmq-payload.js';
+import { ExecutorShutdownError, PayloadTooLargeError, TaskCancelledError, TaskTimeoutError, WorkerCrashedError } from './errors.js';
+import type { Executor, ShutdownOptions, TaskResult } from './executor.js';
+import type { AnyFunction, Task } from './task.js';
+
+export interface BullMQExecutorOptions {
+  /** Default 'proxy-executor'. Workers started with `startWorker` must use the same name. */
+  queueName?: string;
+  /** Redis connection (ioredis options or an ioredis instance). Required unless `queue` is given. */
+  connection?: ConnectionOptions;
+  /** An existing BullMQ queue to add jobs to (not closed by `shutdown`). */
+  queue?: Queue;
+  /** BullMQ key prefix. Default BullMQ's ('bull'). */
+  prefix?: string;
+  /**
+   * Largest serialized argument list written into a job (and result read back) by value.
+   * Larger ones are refused (`PayloadTooLargeError`); a StoreExecutor proxies them instead.
+   * Default 64 KiB.
+   */
+  maxInlineBytes?: number;
+  /** A task not settled after this long fails with `TaskTimeoutError`. Default: no limit. */
+  timeoutMs?: number;
+  /** Options for every job (attempts, backoff, priority, …). */
+  jobOptions?: Omit<JobsOptions, 'jobId'>;
+}
+
+interface Waiter {
+  resolve: (value: unknown) => void;
+  reject: (error: Error) => void;
+  timer: NodeJS.Timeout | undefined;
+  name: string;
+}
+
+/** BullMQ's failedReason for a job whose worker died (its lock expired, found by a stall check). */
+const STALLED = /stalled/i;
+
+/**
+ * Runs task references as jobs on a BullMQ queue in Redis; `startWorker()` runs them in any
+ * process on any machine. Job data holds only the task reference, small values and proxies
+ * (their factories): a large argument never goes into Redis by value.
+ */
+export class BullMQExecutor implements Executor {
+  readonly inProcess = false;
+  readonly maxInlineBytes: number;
+  readonly queue: Queue;
+  private events: QueueEvents | undefined;
+  private readonly ownsQueue: boolean;
+  private readonly options: BullMQExecutorOptions;
+  private readonly waiters = new Map<string, Waiter>();
+  private readonly ready: Promise<void>;
+  private accepting = true;
+  private closing: Promise<void> | undefined;
+
+  constructor(options: BullMQExecutorOptions) {
+    if (!options?.queue && !options?.connection) {
+      throw new TypeError('BullMQExecutor: pass options.connection (Redis) or an existing options.queue');
+    }
+    const max = options.maxInlineBytes ?? DEFAULT_MAX_INLINE_BYTES;
+    if (!(max > 0)) throw new RangeError(`BullMQExecutor: maxInlineBytes must be > 0, got ${max}`);
+    if (options.timeoutMs !== undefined && !(options.timeoutMs > 0)) {
+      throw new RangeError(`BullMQExecutor: timeoutMs must be > 0, got ${options.timeoutMs}`);
+    }
+    this.options = options;
+    this.maxInlineBytes = max;
+    this.ownsQueue = options.queue === undefined;
+    this.queue =
+      options.queue ??
+      new Queue(options.queueName ?? DEFAULT_QUEUE_NAME, {
+        connection: options.connection!,
+        ...(options.prefix !== undefined ? { prefix: options.prefix } : {}),
+      });
+    this.ready = this.listen();
+    this.ready.catch(() => {});
+  }
+
+  private async listen(): Promise<void> {
+    const client = (await this.queue.client) as unknown as {
+      xrevrange(key: string, end: string, start: string, count: 'COUNT', n: number): Promise<[string, string[]][]>;
+    };
+    // Start reading events from the newest one now: '$' would miss events written between
+    // our first job and QueueEvents' first blocking read.
+    const last = await client.xrevrange(this.queue.keys.events!, '+', '-', 'COUNT', 1);
+    const events = new QueueEvents(this.queue.name, {
+      connection: this.options.connection ?? this.queue.opts.connection,
+      prefix: this.queue.opts.prefix,
+      lastEventId: last[0]?.[0] ?? '0-0',
+    });
+    this.events = events;
+    events.on('completed', ({ jobId, returnvalue }) => this.completed(jobId, returnvalue));
+    events.on('failed', ({ jobId, failedReason }) => {
+      this.failed(jobId, failedReason).catch(() => {});
+    });
+    await events.waitUntilReady();
+  }
+
+  private settle(jobId: string): Waiter | undefined {
+    const waiter = this.waiters.get(jobId);
+    if (!waiter) return undefined;
+    this.waiters.delete(jobId);
+    clearTimeout(waiter.timer);
+    return waiter;
+  }
+
+  private completed(jobId: string, returnvalue: unknown): void {
+    const waiter = this.settle(jobId);
+    if (!waiter) return;
+    try {
+      const ret = (typeof returnvalue === 'string' ? JSON.parse(returnvalue) : returnvalue) as JobReturn;
+      waiter.resolve(deserialize(Buffer.from(ret.value, 'base64')));
+    } catch (error) {
+      waiter.reject(error as Error);
+    }
+  }
+
+  private async failed(jobId: string, failedReason: string): Promise<void> {
+    if (!this.waiters.has(jobId)) return;
+    const job = await Job.fromId(this.queue, jobId).catch(() => undefined);
+    const waiter = this.settle(jobId);
+    if (!waiter) return;
+    if (STALLED.test(failedReason) && !job?.stacktrace?.length) {
+      waiter.reject(new WorkerCrashedError(`The BullMQ worker running ${waiter.name} (job ${jobId}) died before finishing: ${failedReason}`));
+      return;
+    }
+    const stack = job?.stacktrace?.at(-1) ?? undefined;
+    const error = new Error(failedReason);
+    // BullMQ keeps the message and the stack; the error's name is the stack's first word.
+    const name = stack?.match(/^([A-Za-z_$][\w$]*):/)?.[1];
+    if (name && name !== 'Error') Object.defineProperty(error, 'name', { value: name, configurable: true, writable: true });
+    if (stack) error.stack = stack;
+    waiter.reject(error);
+  }
+
+  async execute<R = unknown>(request: TaskRequest): Promise<R> {
+    if (!this.accepting) throw new ExecutorShutdownError('BullMQExecutor is shut down; create a new one to run more tasks.');
+    const call = toCall(request, this.maxInlineBytes);
+    if (call.args.byteLength > this.maxInlineBytes) {
+      throw new PayloadTooLargeError(
+        `Task ${call.export} (${call.module}): its arguments serialize to ${call.args.byteLength} bytes, more than maxInlineBytes=${this.maxInlineBytes} that BullMQExecutor writes into a Redis job. Proxy large arguments (a StoreExecutor does it for you) instead of sending them by value.`,
+      );
+    }
+    await this.ready;
+    const payload: JobPayload = {
+      v: 1,
+      module: call.module,
+      export: call.export,
+      args: Buffer.from(call.args.buffer, call.args.byteOffset, call.args.byteLength).toString('base64'),
+      ...(call.result ? { result: call.result } : {}),
+      maxResultBytes: this.maxInlineBytes,
+    };
+    const jobId = randomUUID();
+    const name = `${call.export} (${call.module})`;
+    const settled = new Promise<R>((resolve, reject) => {
+      const waiter: Waiter = { resolve: resolve as (value: unknown) => void, reject, timer: undefined, name };
+      if (this.options.timeoutMs !== undefined) {
+        waiter.timer = setTimeout(() => {
+          if (this.settle(jobId)) reject(new TaskTimeoutError(`Task ${name} (job ${jobId}) did not finish within ${this.options.timeoutMs} ms. Is a worker running on queue "${this.queue.name}"?`));
+        }, this.options.timeoutMs);
+      }
+      // Registered before the job exists, so its completion cannot be missed.
+      this.waiters.set(jobId, waiter);
+    });
+    try {
+      await this.queue.add(call.export, payload, {
+        removeOnComplete: true,
+        removeOnFail: { age: 24 * 3600 },
+        ...this.options.jobOptions,
+        jobId,
+      });
+    } catch (error) {
+      this.settle(jobId);
+      throw error;
+    }
+    return settled;
+  }
+
+  submit<F extends AnyFunction>(task: Task<F>, ...args: Parameters<F>): Promise<TaskResult<F>> {
+    return this.execute<TaskResult<F>>({ task, args });
+  }
+
+  /** Jobs submitted here that have not settled. */
+  get pendingCount(): number {
+    return this.waiters.size;
+  }
+
+  private async cancelWaiting(): Promise<void> {
+    await Promise.all(
+      [...this.waiters.keys()].map(async (jobId) => {
+        const job = await Job.fromId(this.queue, jobId);
+        if (!job) return;
+        const state = await job.getState();
+        if (state !== 'waiting' && state !== 'delayed' && state !== 'prioritized') return;
+        try {
+          await job.remove();
+        } catch {
+          return; // a worker took it meanwhile: it runs to completion
+        }
+        this.settle(jobId)?.reject(new TaskCancelledError(`BullMQExecutor shut down with cancelPending before job ${jobId} started.`));
+      }),
+    );
+  }
+
+  async shutdown(options: ShutdownOptions = {}): Promise<void> {
+    this.accepting = false;
+    const cancelling = options.cancelPending ? this.ready.then(() => this.cancelWaiting()) : Promise.resolve();
+    this.closing ??= (async () => {
+      await cancelling.catch(() => {});
+      const pending = [...this.waiters.values()].map(
+        (w) => new Promise<void>((resolve) => {
+          const { resolve: res, reject: rej } = w;
+          w.resolve = (v) => (res(v), resolve());
+          w.reject = (e) => (rej(e), resolve());
+        }),
+      );
+      await Promise.all(pending);
+      await this.ready.catch(() => {});
+      await this.events?.close();
+      if (this.ownsQueue) await this.queue.close();
+    })();
+    await cancelling;
+    if (options.wait ?? true) await this.closing;
+    else this.closing.catch(() => {});
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.shutdown();
+  }
+}

@@ -1,0 +1,93 @@
+import type { StoreConfig } from '@proxy/core';
+import { deserialize, serialize } from '@proxy/core';
+import type { PolicyData } from './policy.js';
+import { isTaskRef, type Task, type TaskRef } from './task.js';
+
+/** How the worker treats the result it produces: proxy it into this store when the policy says so. */
+export interface ResultPolicy {
+  store: StoreConfig;
+  /** Absent when the caller's policy cannot travel (a plain function): the caller applies it. */
+  policy?: PolicyData;
+}
+
+/** A task submitted to an executor, as the caller holds it. */
+export interface TaskRequest {
+  task: Task;
+  args: readonly unknown[];
+  result?: ResultPolicy;
+}
+
+/**
+ * A task as it crosses to a worker. Arguments are core-serialized bytes: proxies inside are
+ * written as their factories (a proxy cannot be structured-cloned), and everything else keeps
+ * the types the core serializer keeps (Map, Set, Date, BigInt, typed arrays, Buffers).
+ */
+export interface TaskCall {
+  module: string;
+  export: string;
+  args: Uint8Array;
+  result?: ResultPolicy;
+  /** A result larger than this is proxied into `result.store` (or refused when there is none). */
+  maxResultBytes?: number;
+}
+
+/** An error as plain data: what a worker sends back when its task throws. */
+export interface RemoteErrorData {
+  name: string;
+  message: string;
+  stack?: string;
+  code?: string | number;
+}
+
+export type Outcome = { ok: true; value: Uint8Array } | { ok: false; error: RemoteErrorData };
+
+export function toCall(request: TaskRequest, maxResultBytes?: number): TaskCall {
+  if (!isTaskRef(request.task)) {
+    throw new TypeError(
+      `A plain function (${request.task.name || 'anonymous'}) cannot run in another thread or process; export it from a module and pass task(moduleUrlOrPath, exportName).`,
+    );
+  }
+  const ref: TaskRef = request.task;
+  return {
+    module: ref.module,
+    export: ref.export,
+    args: serialize([...request.args]),
+    ...(request.result ? { result: request.result } : {}),
+    ...(maxResultBytes !== undefined ? { maxResultBytes } : {}),
+  };
+}
+
+export function errorToData(error: unknown): RemoteErrorData {
+  if (error instanceof Error || (typeof error === 'object' && error !== null && 'message' in error)) {
+    const e = error as Error & { code?: unknown };
+    const code = typeof e.code === 'string' || typeof e.code === 'number' ? e.code : undefined;
+    return { name: String(e.name ?? 'Error'), message: String(e.message), stack: e.stack, ...(code !== undefined ? { code } : {}) };
+  }
+  return { name: 'Error', message: `Task threw a non-error value: ${String(error)}` };
+}
+
+const ERROR_TYPES: Record<string, ErrorConstructor> = {
+  Error,
+  TypeError,
+  RangeError,
+  SyntaxError,
+  ReferenceError,
+  EvalError,
+  URIError,
+};
+
+/** Rebuilds a worker's error with its own name, message, stack and code. */
+export function errorFromData(data: RemoteErrorData): Error {
+  const Ctor = Object.hasOwn(ERROR_TYPES, data.name) ? ERROR_TYPES[data.name]! : Error;
+  const error = new Ctor(data.message);
+  if (error.name !== data.name) Object.defineProperty(error, 'name', { value: data.name, configurable: true, writable: true });
+  if (data.stack !== undefined) error.stack = data.stack;
+  if (data.code !== undefined) (error as { code?: unknown }).code = data.code;
+  return error;
+}
+
+/** The caller's side of an outcome: the decoded value, or the worker's error thrown. */
+export function fromOutcome<R>(outcome: Outcome): R {
+  if (outcome.ok) return deserialize(outcome.value) as R;
+  throw errorFromData(outcome.error);
+}

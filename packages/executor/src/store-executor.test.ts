@@ -1,0 +1,134 @@
+import { extract, getFactory, isProxy, LocalConnector, Store, type StoreFactory } from '@proxy/core';
+import { ExecutorShutdownError, TaskCancelledError } from './errors.js';
+import { InlineExecutor } from './inline-executor.js';
+import { ProxyAlways, ProxyNever, ProxyType } from './policy.js';
+import { StoreExecutor } from './store-executor.js';
+import { expectNoStoresLeft } from './test-helpers.js';
+
+function keyOf(proxy: unknown) {
+  return (getFactory(proxy) as StoreFactory).key;
+}
+
+function localStore(name: string): Store {
+  return new Store(name, new LocalConnector());
+}
+
+describe('StoreExecutor on InlineExecutor', () => {
+  afterEach(expectNoStoresLeft);
+
+  it('proxies only the inputs the policy selects, and evicts them once the task settles', async () => {
+    const store = localStore('inline-policy');
+    const seen: unknown[] = [];
+    await using executor = new StoreExecutor(new InlineExecutor(), store, { shouldProxy: ProxyType(String) });
+    const concat = (base: string, num: number) => {
+      seen.push(base, num);
+      return `${base}-${num}`;
+    };
+    const result = await executor.submit(concat, 'foobar', 42);
+    expect(isProxy(seen[0])).toBe(true);
+    expect(isProxy(seen[1])).toBe(false);
+    expect(await store.exists(keyOf(seen[0]))).toBe(false);
+    expect(isProxy(result)).toBe(true);
+    expect(extract(result)).toBe('foobar-42');
+    expect(`${result}`).toBe('foobar-42');
+    expect(await store.exists(keyOf(result))).toBe(true);
+  });
+
+  it('a failing task rejects with its own error and its inputs are still evicted', async () => {
+    const store = localStore('inline-fail');
+    await using executor = new StoreExecutor(new InlineExecutor(), store, { shouldProxy: ProxyAlways });
+    let input: unknown;
+    const boom = (data: Buffer) => {
+      input = data;
+      throw new RangeError(`bad input of ${data.length} bytes`);
+    };
+    await expect(executor.submit(boom, Buffer.alloc(10))).rejects.toThrow(new RangeError('bad input of 10 bytes'));
+    expect(isProxy(input)).toBe(true);
+    expect(await store.exists(keyOf(input))).toBe(false);
+  });
+
+  it('ProxyNever passes everything by value and leaves the store empty', async () => {
+    const store = localStore('inline-never');
+    await using executor = new StoreExecutor(new InlineExecutor(), store, { shouldProxy: ProxyNever });
+    const result = await executor.submit((a: string, b: number) => `${a}${b}`, 'a', 1);
+    expect(isProxy(result)).toBe(false);
+    expect(result).toBe('a1');
+  });
+
+  it('map applies the policy to each element, not to whole iterables', async () => {
+    const store = localStore('inline-map');
+    await using executor = new StoreExecutor(new InlineExecutor(), store, { shouldProxy: ProxyType(String) });
+    const kinds: string[] = [];
+    const pair = (x: unknown, n: number) => {
+      kinds.push(`${n}:${isProxy(x)}/${isProxy(n)}`);
+      return n * 2;
+    };
+    const results = await executor.map(pair, ['a', 7, 'c'], [1, 2, 3, 4]);
+    expect(results).toEqual([2, 4, 6]);
+    expect(kinds.sort()).toEqual(['1:true/false', '2:false/false', '3:true/false']);
+  });
+
+  it('map releases the proxied results of the other tasks when one fails', async () => {
+    const store = localStore('inline-map-fail');
+    await using executor = new StoreExecutor(new InlineExecutor(), store, { shouldProxy: ProxyType(String), ownership: false });
+    const results: unknown[] = [];
+    const task = async (s: string) => {
+      // `s` is a proxy of a String: compare its value, not its identity.
+      if (String(s) === 'bad') throw new Error('no');
+      return `${s}!`;
+    };
+    const spy = jest.spyOn(store, 'proxy');
+    await expect(executor.map(task, ['a', 'bad', 'c'])).rejects.toThrow('no');
+    for (const call of spy.mock.results) results.push(await call.value);
+    // 3 inputs + 2 results were proxied; every one of them is gone again.
+    expect(results).toHaveLength(5);
+    for (const proxy of results) expect(await store.exists(keyOf(proxy))).toBe(false);
+  });
+
+  it('shutdown with cancelPending rejects tasks that had not started; running ones finish', async () => {
+    const store = localStore('inline-cancel');
+    const executor = new StoreExecutor(new InlineExecutor({ concurrency: 1 }), store, { shouldProxy: ProxyAlways });
+    const close = jest.spyOn(store, 'close');
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const slow = async (s: string) => {
+      await gate;
+      return s.length;
+    };
+    const first = executor.submit(slow, 'running');
+    const second = executor.submit(slow, 'pending');
+    const third = executor.submit(slow, 'pending too');
+    await new Promise((r) => setImmediate(r));
+    const stopping = executor.shutdown({ cancelPending: true });
+    await expect(second).rejects.toBeInstanceOf(TaskCancelledError);
+    await expect(third).rejects.toBeInstanceOf(TaskCancelledError);
+    await expect(executor.submit(slow, 'late')).rejects.toBeInstanceOf(ExecutorShutdownError);
+    release();
+    const firstResult = await first;
+    expect(extract(firstResult)).toBe(7);
+    expect(close).not.toHaveBeenCalled();
+    await stopping;
+    // closeStore (default): the store closes once everything has settled.
+    expect(close).toHaveBeenCalledTimes(1);
+  });
+
+  it('shutdown without cancelPending runs the queued tasks; closeStore=false keeps the store open', async () => {
+    const store = localStore('inline-drain');
+    const executor = new StoreExecutor(new InlineExecutor({ concurrency: 1 }), store, { closeStore: false });
+    const order: number[] = [];
+    const runs = [1, 2, 3].map((n) => executor.submit(async (x: number) => order.push(x), n));
+    await executor.shutdown();
+    await Promise.all(runs);
+    expect(order).toEqual([1, 2, 3]);
+    const key = await store.put('still open');
+    expect(await store.get(key)).toBe('still open');
+    await store.close();
+  });
+
+  it('rejects bad construction arguments with clear errors', () => {
+    const store = localStore('inline-bad');
+    expect(() => new StoreExecutor({} as never, store)).toThrow(/executor must be an Executor/);
+    expect(() => new StoreExecutor(new InlineExecutor(), {} as never)).toThrow(/must be a @proxy\/core Store/);
+    expect(() => new StoreExecutor(new InlineExecutor(), store, { shouldProxy: 'yes' as never })).toThrow(/shouldProxy/);
+  });
+});

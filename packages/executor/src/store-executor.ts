@@ -1,0 +1,180 @@
+import { type ConnectorKey, getFactory, isProxy, proxyState, type Store, StoreFactory } from '@proxy/core';
+import type { ResultPolicy } from './call.js';
+import { ExecutorShutdownError, TaskCancelledError } from './errors.js';
+import type { Executor, ShutdownOptions, TaskResult } from './executor.js';
+import { releaseResult, storeKeyOf, takeOwnership } from './ownership.js';
+import { estimateSize, isPortablePolicy, ProxyNever, type ShouldProxy } from './policy.js';
+import type { AnyFunction, Task } from './task.js';
+
+export interface StoreExecutorOptions {
+  /** Which arguments and results travel by proxy. Applied to each argument, each `map` element and the result. Default `ProxyNever`. */
+  shouldProxy?: ShouldProxy;
+  /** Results come back as owned proxies (evicted when disposed or collected). Default true. */
+  ownership?: boolean;
+  /** `shutdown()` closes the store too. Default true. */
+  closeStore?: boolean;
+}
+
+function proxiable(value: unknown): boolean {
+  return value !== null && value !== undefined && typeof value !== 'boolean' && !isProxy(value);
+}
+
+/**
+ * Wraps an executor so chosen task inputs and results travel by proxy through a store.
+ * Inputs it proxied are evicted once their task settles (success or failure); results the
+ * policy selects come back as proxies (owned ones when `ownership` is on).
+ */
+export class StoreExecutor<E extends Executor = Executor> {
+  readonly executor: E;
+  readonly store: Store;
+  readonly shouldProxy: ShouldProxy;
+  readonly ownership: boolean;
+  readonly closeStore: boolean;
+  private readonly resultPolicy: ResultPolicy | undefined;
+  private readonly inflight = new Set<Promise<unknown>>();
+  /** Tasks still proxying their inputs: not handed to the executor yet. */
+  private readonly staging = new Set<Promise<unknown>>();
+  private cancelRequested = false;
+  private closing: Promise<void> | undefined;
+
+  constructor(executor: E, store: Store, options: StoreExecutorOptions = {}) {
+    if (typeof executor?.execute !== 'function') throw new TypeError('StoreExecutor: executor must be an Executor (InlineExecutor, WorkerPoolExecutor, …)');
+    if (typeof store?.proxy !== 'function') throw new TypeError('StoreExecutor: store must be a @proxy/core Store');
+    if (options.shouldProxy !== undefined && typeof options.shouldProxy !== 'function') {
+      throw new TypeError('StoreExecutor: shouldProxy must be a function such as ProxyType(String)');
+    }
+    this.executor = executor;
+    this.store = store;
+    this.shouldProxy = options.shouldProxy ?? ProxyNever;
+    this.ownership = options.ownership ?? true;
+    this.closeStore = options.closeStore ?? true;
+    if (!executor.inProcess) {
+      // Every remote executor gets the store, so a worker can proxy results too large to return.
+      const policy = isPortablePolicy(this.shouldProxy) ? this.shouldProxy.toData() : undefined;
+      this.resultPolicy = { store: store.config(), ...(policy ? { policy } : {}) };
+    }
+  }
+
+  /** Runs `task(...args)`; resolves with its result (a proxy when the policy selects it). */
+  submit<F extends AnyFunction>(task: Task<F>, ...args: Parameters<F>): Promise<TaskResult<F>> {
+    if (this.closing) {
+      return Promise.reject(new ExecutorShutdownError('StoreExecutor is shut down; create a new one to run more tasks.'));
+    }
+    const run = this.run(task, args) as Promise<TaskResult<F>>;
+    const tracked = run.catch(() => {}).finally(() => this.inflight.delete(tracked));
+    this.inflight.add(tracked);
+    return run;
+  }
+
+  /**
+   * Runs `task` once per element of the zipped iterables (stopping at the shortest), the policy
+   * applied to each element. Resolves with the results in order; if any task fails, the others'
+   * proxied results are released and the first error is thrown.
+   */
+  async map<F extends AnyFunction>(task: Task<F>, ...iterables: Iterable<unknown>[]): Promise<TaskResult<F>[]> {
+    const iterators = iterables.map((it) => it[Symbol.iterator]());
+    const runs: Promise<TaskResult<F>>[] = [];
+    for (;;) {
+      const steps = iterators.map((it) => it.next());
+      if (steps.length === 0 || steps.some((s) => s.done)) break;
+      runs.push(this.submit(task, ...(steps.map((s) => s.value) as Parameters<F>)));
+    }
+    const settled = await Promise.allSettled(runs);
+    const failure = settled.find((s) => s.status === 'rejected');
+    if (failure) {
+      await Promise.allSettled(
+        settled.map((s) => (s.status === 'fulfilled' ? releaseResult(this.store, s.value) : undefined)),
+      );
+      throw failure.reason;
+    }
+    return settled.map((s) => (s as PromiseFulfilledResult<TaskResult<F>>).value);
+  }
+
+  private async run(task: Task, args: readonly unknown[]): Promise<unknown> {
+    const keys: ConnectorKey[] = [];
+    try {
+      const staged = this.proxyInputs(args, keys);
+      const tracked = staged.catch(() => {}).finally(() => this.staging.delete(tracked));
+      this.staging.add(tracked);
+      const sent = await staged;
+      if (this.cancelRequested) {
+        throw new TaskCancelledError('StoreExecutor shut down with cancelPending before this task started.');
+      }
+      const result = await this.executor.execute({ task, args: sent, ...(this.resultPolicy ? { result: this.resultPolicy } : {}) });
+      return await this.finishResult(result);
+    } finally {
+      // Inputs we proxied belong to this task alone: drop them however it ended.
+      await Promise.allSettled(keys.map((key) => this.store.evict(key)));
+    }
+  }
+
+  private async proxyInputs(args: readonly unknown[], keys: ConnectorKey[]): Promise<unknown[]> {
+    const selected = args.map((arg) => proxiable(arg) && this.shouldProxy(arg));
+    const limit = this.executor.maxInlineBytes;
+    if (limit !== undefined) {
+      // The executor carries only so many bytes by value: proxy the largest remaining arguments.
+      const sizes = args.map((arg, i) => (selected[i] || !proxiable(arg) ? 0 : estimateSize(arg)));
+      let total = sizes.reduce((a, b) => a + b, 0);
+      while (total > limit) {
+        const largest = sizes.indexOf(Math.max(...sizes));
+        if (sizes[largest] === 0) break;
+        selected[largest] = true;
+        total -= sizes[largest]!;
+        sizes[largest] = 0;
+      }
+    }
+    return Promise.all(
+      args.map(async (arg, i) => {
+        if (!selected[i]) return arg;
+        const proxy = await this.store.proxy(arg);
+        keys.push(storeKeyOf(proxy)!);
+        return proxy;
+      }),
+    );
+  }
+
+  private isOurs(proxy: unknown): boolean {
+    const factory = getFactory(proxy);
+    return factory instanceof StoreFactory && factory.storeConfig.name === this.store.name;
+  }
+
+  private async finishResult(result: unknown): Promise<unknown> {
+    if (isProxy(result)) {
+      const key = storeKeyOf(result);
+      // Rebind to our store: a factory decoded here would otherwise build (and register) a
+      // second store from the config it carries.
+      const own = key !== undefined && this.isOurs(result) ? this.store.proxyFromKey(key, { shape: proxyState(result)!.shape }) : result;
+      return this.ownership ? takeOwnership(own) : own;
+    }
+    const appliedRemotely = this.resultPolicy?.policy !== undefined;
+    if (appliedRemotely || !proxiable(result) || !this.shouldProxy(result)) return result;
+    const proxy = await this.store.proxy(result);
+    return this.ownership ? takeOwnership(proxy) : proxy;
+  }
+
+  /**
+   * Stops accepting tasks, then shuts the executor down (honouring `cancelPending`), waits
+   * for input evictions, and closes the store when `closeStore` is on.
+   */
+  async shutdown(options: ShutdownOptions = {}): Promise<void> {
+    const cancelPending = options.cancelPending ?? false;
+    this.cancelRequested ||= cancelPending;
+    // Tasks still proxying their inputs were submitted before shutdown: let them reach the
+    // executor (or be cancelled) before it stops accepting.
+    const staged = Promise.allSettled([...this.staging]);
+    const stopping = staged.then(() => this.executor.shutdown({ wait: false, cancelPending }));
+    this.closing ??= (async () => {
+      await stopping;
+      await this.executor.shutdown({ wait: true });
+      while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
+      if (this.closeStore) await this.store.close();
+    })();
+    await stopping;
+    if (options.wait ?? true) await this.closing;
+    else this.closing.catch(() => {});
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.shutdown();
+  }
+}
