@@ -19,6 +19,7 @@ export {
   ProxyIfLargerThan,
   ProxyNever,
   ProxyType,
+  type Ctor,
   type ShouldProxy,
 } from './policy.js';
 export { ProcessPoolExecutor, type ProcessPoolExecutorOptions } from './process-pool-executor.js';

@@ -31,7 +31,7 @@ describe('policies', () => {
   it('built-in policies are portable and survive toData/fromData; user classes are not', () => {
     for (const policy of [ProxyAlways, ProxyNever, ProxyType(String, Buffer), ProxyIfLargerThan(10)]) {
       expect(isPortablePolicy(policy)).toBe(true);
-      const data = (policy as { toData(): never }).toData();
+      const data = (policy as unknown as { toData(): never }).toData();
       const rebuilt = policyFromData(data);
       for (const value of ['foobar', 42, Buffer.alloc(20), 'x'.repeat(11)]) expect(rebuilt(value)).toBe(policy(value));
     }

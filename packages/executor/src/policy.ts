@@ -25,14 +25,15 @@ export const ProxyAlways: PortablePolicy = portable(() => true, { kind: 'always'
 /** Proxies nothing (the default). */
 export const ProxyNever: PortablePolicy = portable(() => false, { kind: 'never' });
 
+/** A class or built-in constructor (BigInt is one too, though it cannot be called with `new`). */
 // biome-ignore lint/suspicious/noExplicitAny: constructors of any shape
-type Ctor = abstract new (...args: any[]) => unknown;
+export type Ctor = (abstract new (...args: any[]) => unknown) | BigIntConstructor;
 
 /** Constructors every process has, by name: the ones a worker can rebuild a ProxyType from. */
 const BUILT_INS: Record<string, Ctor> = {
   String,
   Number,
-  BigInt: BigInt as unknown as Ctor,
+  BigInt,
   Object,
   Array,
   Map,

@@ -34,6 +34,8 @@ interface Running {
 interface Slot {
   child: ChildProcess;
   running: Running | undefined;
+  /** Killed or lost: never given another task, whatever `connected` still says. */
+  dead: boolean;
   exited: Promise<void>;
 }
 
@@ -44,7 +46,6 @@ interface Slot {
  */
 export class ProcessPoolExecutor extends PooledExecutor {
   private readonly slots = new Set<Slot>();
-  private readonly size: number;
   private readonly entry: string;
   private readonly options: ProcessPoolExecutorOptions;
   private nextId = 0;
@@ -55,7 +56,6 @@ export class ProcessPoolExecutor extends PooledExecutor {
     if (options.timeoutMs !== undefined && !(options.timeoutMs > 0)) {
       throw new RangeError(`ProcessPoolExecutor: timeoutMs must be > 0, got ${options.timeoutMs}`);
     }
-    this.size = size;
     this.options = options;
     this.entry = entryPath('process-entry', options.entry);
   }
@@ -74,7 +74,7 @@ export class ProcessPoolExecutor extends PooledExecutor {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     let onExit!: () => void;
-    const slot: Slot = { child, running: undefined, exited: new Promise((resolve) => (onExit = resolve)) };
+    const slot: Slot = { child, running: undefined, dead: false, exited: new Promise((resolve) => (onExit = resolve)) };
     child.on('message', (message: FromChild) => {
       const running = slot.running;
       if (message?.type !== 'result' || running === undefined || running.id !== message.id) return;
@@ -83,8 +83,12 @@ export class ProcessPoolExecutor extends PooledExecutor {
       running.resolve(message.outcome);
     });
     // 'error' covers a failed spawn or a failed send; 'exit' follows when the child is gone.
-    child.on('error', (error) => this.fail(slot, error.message, error));
+    child.on('error', (error) => {
+      slot.dead = true;
+      this.fail(slot, error.message, error);
+    });
     child.on('exit', (code, signal) => {
+      slot.dead = true;
       this.slots.delete(slot);
       this.fail(slot, signal ? `was killed by ${signal}` : `exited with code ${code}`);
       onExit();
@@ -108,12 +112,10 @@ export class ProcessPoolExecutor extends PooledExecutor {
 
   private idleSlot(): Slot {
     for (const slot of this.slots) {
-      if (slot.running === undefined && slot.child.connected) return slot;
+      if (slot.running === undefined && !slot.dead && slot.child.connected) return slot;
     }
-    if (this.slots.size >= this.size) {
-      // A dead child that has not reported 'exit' yet still holds its place: replace it.
-      for (const slot of this.slots) if (!slot.child.connected) this.slots.delete(slot);
-    }
+    // Dead children stay in the set until 'exit' (so shutdown waits for them) but do not
+    // count: the dispatcher already bounds live ones to `size`.
     return this.spawn();
   }
 
@@ -127,6 +129,7 @@ export class ProcessPoolExecutor extends PooledExecutor {
         running.timer = setTimeout(() => {
           if (slot.running !== running) return;
           slot.running = undefined;
+          slot.dead = true;
           slot.child.kill('SIGKILL');
           reject(new TaskTimeoutError(`Task ${call.export} (${call.module}) ran longer than ${this.options.timeoutMs} ms; child process ${slot.child.pid} was killed.`));
         }, this.options.timeoutMs);
@@ -140,7 +143,7 @@ export class ProcessPoolExecutor extends PooledExecutor {
   protected async closePool(): Promise<void> {
     const slots = [...this.slots];
     for (const slot of slots) {
-      if (slot.child.connected) slot.child.send({ type: 'stop' } satisfies ToChild, () => {});
+      if (!slot.dead && slot.child.connected) slot.child.send({ type: 'stop' } satisfies ToChild, () => {});
       else slot.child.kill('SIGKILL');
     }
     await Promise.all(slots.map((s) => s.exited));

@@ -1,0 +1,97 @@
+import { extract, getFactory, isProxy, type StoreFactory } from '@proxy/core';
+import { TaskTimeoutError, WorkerCrashedError } from './errors.js';
+import { ProxyAlways, ProxyType } from './policy.js';
+import { ProcessPoolExecutor } from './process-pool-executor.js';
+import { StoreExecutor } from './store-executor.js';
+import { task } from './task.js';
+import { fileStore } from './test-file-store.js';
+import { alive, expectNoStoresLeft, FIXTURES } from './test-helpers.js';
+
+const concat = task<(base: string, num: number) => string>(FIXTURES, 'concat');
+const inspectArgs = task<(...args: unknown[]) => { proxy: boolean; type: string }[]>(FIXTURES, 'inspectArgs');
+const fail = task<(message: string) => never>(FIXTURES, 'fail');
+const crash = task<(code: number) => never>(FIXTURES, 'crash');
+const sleep = task<(ms: number, value?: unknown) => unknown>(FIXTURES, 'sleep');
+const length = task<(buf: Buffer) => number>(FIXTURES, 'length');
+
+describe('ProcessPoolExecutor (real child processes)', () => {
+  afterEach(expectNoStoresLeft);
+
+  it("runs the docs' example: concat('foobar', 42) with ProxyType(String) and a FileConnector", async () => {
+    const { store, cleanup, files } = fileStore('docs-example');
+    const pool = new ProcessPoolExecutor({ size: 2 });
+    try {
+      await using executor = new StoreExecutor(pool, store, { shouldProxy: ProxyType(String) });
+      const result = await executor.submit(concat, 'foobar', 42);
+      expect(isProxy(result)).toBe(true);
+      expect(extract(result)).toBe('foobar-42');
+      expect(result == 'foobar-42').toBe(true);
+      // The string went by proxy, the number by value.
+      const kinds = await executor.submit(inspectArgs, 'foobar', 42);
+      expect(kinds).toEqual([
+        { proxy: true, type: 'string' },
+        { proxy: false, type: 'number' },
+      ]);
+      // Inputs were evicted; the one remaining object is the result, which the child wrote.
+      const resultKey = (getFactory(result) as StoreFactory).key as { filename: string };
+      expect(files().filter((f) => !f.endsWith('.ready'))).toEqual([resultKey.filename]);
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('a task that throws rejects with its error (message, name and stack) and its input is evicted', async () => {
+    const { store, cleanup, files } = fileStore('process-fail');
+    try {
+      await using executor = new StoreExecutor(new ProcessPoolExecutor({ size: 1 }), store, { shouldProxy: ProxyAlways });
+      const error = await executor.submit(fail, 'no such thing').catch((e: Error) => e);
+      expect(error).toBeInstanceOf(RangeError);
+      expect((error as Error).message).toBe('no such thing');
+      expect((error as Error).stack).toContain('fixtures/tasks.mjs');
+      expect(files()).toEqual([]);
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('a child that exits mid-task fails that task with WorkerCrashedError; the pool carries on', async () => {
+    const pool = new ProcessPoolExecutor({ size: 1 });
+    try {
+      const crashed = await pool.submit(crash, 3).catch((e: Error) => e);
+      expect(crashed).toBeInstanceOf(WorkerCrashedError);
+      expect((crashed as Error).message).toMatch(/exited with code 3/);
+      expect(await pool.submit(length, Buffer.alloc(5))).toBe(5);
+    } finally {
+      await pool.shutdown();
+    }
+  });
+
+  it('timeoutMs kills a stuck child with TaskTimeoutError', async () => {
+    const pool = new ProcessPoolExecutor({ size: 1, timeoutMs: 1500 });
+    try {
+      await expect(pool.submit(sleep, 60_000)).rejects.toBeInstanceOf(TaskTimeoutError);
+      expect(await pool.submit(sleep, 1, 'after')).toBe('after');
+    } finally {
+      await pool.shutdown();
+    }
+  });
+
+  it('shutdown({ cancelPending }) cancels queued tasks, finishes the running one, and leaves no child behind', async () => {
+    const pool = new ProcessPoolExecutor({ size: 1 });
+    const running = pool.submit(sleep, 200, 'done');
+    const queued = Promise.allSettled([pool.submit(sleep, 1), pool.submit(sleep, 1)]);
+    await new Promise((r) => setTimeout(r, 50));
+    const pids = pool.pids;
+    expect(pids).toHaveLength(1);
+    await pool.shutdown({ cancelPending: true });
+    expect(await running).toBe('done');
+    for (const q of await queued) expect(q).toMatchObject({ status: 'rejected', reason: { name: 'TaskCancelledError' } });
+    expect(pids.filter(alive)).toEqual([]);
+  });
+
+  it('refuses plain functions with a clear error', async () => {
+    const pool = new ProcessPoolExecutor({ size: 1 });
+    await expect(pool.execute({ task: (x: number) => x, args: [1] })).rejects.toThrow(/export it from a module and pass task/);
+    await pool.shutdown();
+  });
+});

@@ -1,0 +1,86 @@
+import { extract, isProxy } from '@proxy/core';
+import { WorkerCrashedError } from './errors.js';
+import { ProxyAlways, ProxyType } from './policy.js';
+import { StoreExecutor } from './store-executor.js';
+import { task } from './task.js';
+import { fileStore } from './test-file-store.js';
+import { expectNoStoresLeft, FIXTURES } from './test-helpers.js';
+import { WorkerPoolExecutor } from './worker-pool-executor.js';
+
+const concat = task<(base: string, num: number) => string>(FIXTURES, 'concat');
+const fail = task<(message: string) => never>(FIXTURES, 'fail');
+const crash = task<(code: number) => never>(FIXTURES, 'crash');
+const sleep = task<(ms: number, value?: unknown) => unknown>(FIXTURES, 'sleep');
+const bytes = task<(n: number) => Buffer>(FIXTURES, 'bytes');
+const whereShared = task<(input: Buffer) => { worker: string; cached: boolean; length: number }>(FIXTURES, 'whereShared');
+
+describe('WorkerPoolExecutor (real worker threads, Piscina)', () => {
+  afterEach(expectNoStoresLeft);
+
+  it('proxies inputs and results by policy across threads', async () => {
+    const { store, cleanup, files } = fileStore('threads-concat');
+    try {
+      await using executor = new StoreExecutor(new WorkerPoolExecutor({ maxThreads: 2 }), store, { shouldProxy: ProxyType(String, Buffer) });
+      const result = await executor.submit(concat, 'foobar', 42);
+      expect(isProxy(result)).toBe(true);
+      expect(extract(result)).toBe('foobar-42');
+      // A 1 MB Buffer made in a worker comes back as a proxy to the stored bytes.
+      const big = await executor.submit(bytes, 1_000_000);
+      expect(isProxy(big)).toBe(true);
+      expect(big.length).toBe(1_000_000);
+      expect(big[999_999]).toBe(7);
+      expect(files().filter((f) => !f.endsWith('.ready'))).toHaveLength(2);
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('many tasks sharing one proxied input fetch it at most once per worker', async () => {
+    const { store, cleanup } = fileStore('threads-shared');
+    try {
+      await using executor = new StoreExecutor(new WorkerPoolExecutor({ maxThreads: 2 }), store, { closeStore: true });
+      const input = await store.proxy(Buffer.alloc(1_000_000, 1));
+      const runs = await Promise.all(Array.from({ length: 20 }, () => executor.submit(whereShared, input)));
+      const fetches = new Map<string, number>();
+      for (const r of runs) {
+        expect(r.length).toBe(1_000_000);
+        if (!r.cached) fetches.set(r.worker, (fetches.get(r.worker) ?? 0) + 1);
+      }
+      expect(fetches.size).toBeGreaterThanOrEqual(1);
+      for (const count of fetches.values()) expect(count).toBe(1);
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('a throwing task rejects with its error and stack; its proxied input is evicted', async () => {
+    const { store, cleanup, files } = fileStore('threads-fail');
+    try {
+      await using executor = new StoreExecutor(new WorkerPoolExecutor({ maxThreads: 1 }), store, { shouldProxy: ProxyAlways });
+      const error = await executor.submit(fail, 'broken').catch((e: Error) => e);
+      expect(error).toBeInstanceOf(RangeError);
+      expect((error as Error).message).toBe('broken');
+      expect((error as Error).stack).toMatch(/at fail \(.*fixtures\/tasks\.mjs/);
+      expect(files()).toEqual([]);
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('a worker thread that exits mid-task gives WorkerCrashedError, and the pool recovers', async () => {
+    await using pool = new WorkerPoolExecutor({ maxThreads: 1 });
+    await expect(pool.submit(crash, 5)).rejects.toBeInstanceOf(WorkerCrashedError);
+    expect(await pool.submit(sleep, 1, 'alive')).toBe('alive');
+  });
+
+  it('shutdown({ cancelPending }) cancels queued tasks only', async () => {
+    const pool = new WorkerPoolExecutor({ maxThreads: 1 });
+    const running = pool.submit(sleep, 200, 'finished');
+    const queued = Promise.allSettled([pool.submit(sleep, 1), pool.submit(sleep, 1)]);
+    expect(pool.pendingCount).toBe(2);
+    await pool.shutdown({ cancelPending: true });
+    expect(await running).toBe('finished');
+    for (const q of await queued) expect(q).toMatchObject({ status: 'rejected', reason: { name: 'TaskCancelledError' } });
+    expect(pool.pool.threads).toHaveLength(0);
+  });
+});
