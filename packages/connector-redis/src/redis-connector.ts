@@ -1,0 +1,306 @@
+import { randomUUID } from 'node:crypto';
+import {
+  ConnectorError,
+  type ConnectorConfig,
+  type DeferrableConnector,
+  FutureTimeoutError,
+  formatKey,
+  type WaitOptions,
+} from '@proxy/core';
+import { Cluster, Redis } from 'ioredis';
+import { groupBySlot, keySlot } from './key-slot.js';
+import { assertRedisKey, type RedisKey, readySignalKey } from './redis-key.js';
+import {
+  configOptions,
+  describeAddress,
+  ioredisOptions,
+  type RedisConnectorOptions,
+  type ResolvedRedisOptions,
+  resolveOptions,
+} from './redis-options.js';
+import { disconnectOnce, waitForKey } from './wait-for-key.js';
+
+type Client = Redis | Cluster;
+
+/** ioredis takes Buffers; a Uint8Array view is wrapped without copying its bytes. */
+function asBuffer(data: Uint8Array): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  if (!(data instanceof Uint8Array)) throw new TypeError(`RedisConnector stores Uint8Array values; got ${typeof data}`);
+  return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+}
+
+/**
+ * A connector on Redis (standalone or Cluster) through ioredis. Values are binary; keys are
+ * `{ redisKey }` holding the bare Redis key name (a uuid, after an optional `keyPrefix`),
+ * as Python ProxyStore writes them, so both languages can share one database.
+ */
+export class RedisConnector implements DeferrableConnector<RedisKey> {
+  static readonly packageName = '@proxy/connector-redis';
+  /** The ioredis client (owned unless it was injected). */
+  readonly client: Client;
+  /** Where this connector talks to, e.g. `redis://127.0.0.1:6379/0` (never with a password). */
+  readonly address: string;
+  readonly keyPrefix: string;
+  readonly ttlSeconds: number | undefined;
+  private readonly resolved: ResolvedRedisOptions;
+  private readonly ownsClient: boolean;
+  private readonly blockers = new Set<Client>();
+  private closed = false;
+
+  constructor(options: RedisConnectorOptions = {}) {
+    this.resolved = resolveOptions(options);
+    const o = this.resolved;
+    this.keyPrefix = o.keyPrefix;
+    this.ttlSeconds = o.ttlSeconds;
+    this.address = describeAddress(o);
+    if (options.client) {
+      this.client = options.client;
+      this.ownsClient = false;
+    } else {
+      const redisOptions = ioredisOptions(o);
+      this.client = o.cluster
+        ? new Cluster(o.cluster, {
+            redisOptions,
+            lazyConnect: true,
+            // Commands issued in the same tick go to each node as one pipeline: batches split
+            // by slot still cost one round trip per node.
+            enableAutoPipelining: true,
+            clusterRetryStrategy: (times: number) => Math.min(times * 50, o.reconnectMaxDelayMs),
+          })
+        : new Redis({ ...redisOptions, host: o.host, port: o.port, db: o.db });
+      this.ownsClient = true;
+      // Errors reach callers through rejected commands; without a listener ioredis would
+      // also print every reconnect failure.
+      this.client.on('error', () => {});
+    }
+  }
+
+  static fromConfig(options: Record<string, unknown>): RedisConnector {
+    return new RedisConnector(options as RedisConnectorOptions);
+  }
+
+  /**
+   * `{ module, type, options }` to rebuild this connector elsewhere. Contains the address,
+   * db, username, TLS, keyPrefix, TTL and timeouts; a `password` given as an option or in
+   * the url is included in plain text, `passwordEnv` only by name, and an injected client's
+   * password never.
+   */
+  config(): ConnectorConfig {
+    return { module: RedisConnector.packageName, type: 'RedisConnector', options: configOptions(this.resolved) };
+  }
+
+  validateKey(key: unknown): asserts key is RedisKey {
+    assertRedisKey(key, this.keyPrefix);
+  }
+
+  private get isCluster(): boolean {
+    return this.client.isCluster;
+  }
+
+  private fail(operation: string, error: unknown, key?: unknown): ConnectorError {
+    const message = (error as Error)?.message ?? String(error);
+    const what = key === undefined ? '' : ` key=${formatKey(key)}`;
+    return new ConnectorError(
+      `RedisConnector (${this.address}): ${operation}${what} failed: ${message}. Check that Redis is reachable at ${this.address}.`,
+      { cause: error },
+    );
+  }
+
+  private async run<T>(operation: string, key: unknown, command: () => Promise<T>): Promise<T> {
+    if (this.closed) throw new ConnectorError(`RedisConnector (${this.address}): ${operation} after close()`);
+    try {
+      return await command();
+    } catch (error) {
+      throw this.fail(operation, error, key);
+    }
+  }
+
+  private newName(): string {
+    return `${this.keyPrefix}${randomUUID()}`;
+  }
+
+  private setArgs(name: string, value: Buffer): Promise<unknown> {
+    return this.ttlSeconds === undefined ? this.client.set(name, value) : this.client.set(name, value, 'EX', this.ttlSeconds);
+  }
+
+  async put(data: Uint8Array): Promise<RedisKey> {
+    const value = asBuffer(data);
+    const key = { redisKey: this.newName() };
+    await this.run('put (SET)', key, () => this.setArgs(key.redisKey, value));
+    return key;
+  }
+
+  async get(key: RedisKey): Promise<Uint8Array | null> {
+    this.validateKey(key);
+    return this.run('get (GET)', key, () => this.client.getBuffer(key.redisKey));
+  }
+
+  async exists(key: RedisKey): Promise<boolean> {
+    this.validateKey(key);
+    return (await this.run('exists (EXISTS)', key, () => this.client.exists(key.redisKey))) === 1;
+  }
+
+  async evict(key: RedisKey): Promise<void> {
+    this.validateKey(key);
+    const signal = readySignalKey(key.redisKey);
+    await this.run('evict (DEL)', key, async () => {
+      if (!this.isCluster || signal.coLocated) await this.client.del(key.redisKey, signal.name);
+      else await Promise.all([this.client.del(key.redisKey), this.client.del(signal.name)]);
+    });
+  }
+
+  async evictBatch(keys: RedisKey[]): Promise<void> {
+    for (const key of keys) this.validateKey(key);
+    if (keys.length === 0) return;
+    const names = keys.flatMap((k) => [k.redisKey, readySignalKey(k.redisKey).name]);
+    await this.run(`evictBatch (DEL ${keys.length} keys)`, undefined, async () => {
+      if (!this.isCluster) {
+        await this.client.del(...names);
+        return;
+      }
+      await Promise.all(groupBySlot(names).map((group) => this.client.del(...group.map((i) => names[i]!))));
+    });
+  }
+
+  async expire(key: RedisKey, seconds: number): Promise<void> {
+    this.validateKey(key);
+    if (typeof seconds !== 'number' || !Number.isFinite(seconds) || seconds < 0) {
+      throw new TypeError(`RedisConnector.expire: seconds must be a non-negative number; got ${seconds}`);
+    }
+    // PEXPIRE keeps sub-second leases; 0 deletes the key at once, as Redis does.
+    await this.run('expire (PEXPIRE)', key, () => this.client.pexpire(key.redisKey, Math.round(seconds * 1000)));
+  }
+
+  /**
+   * Writes all values in one round trip: one MSET (atomic) without a TTL, one MULTI of
+   * `SET … EX` with one. On a cluster the keys are grouped by hash slot (one MSET/MULTI per
+   * slot, auto-pipelined per node); a failed batch deletes what it wrote.
+   */
+  async putBatch(data: Uint8Array[]): Promise<RedisKey[]> {
+    const values = data.map(asBuffer);
+    const names = values.map(() => this.newName());
+    if (names.length === 0) return [];
+    const write = (indices: number[]): Promise<unknown> => {
+      if (this.ttlSeconds === undefined) {
+        return this.client.mset(indices.flatMap((i) => [names[i]!, values[i]!]));
+      }
+      const multi = this.client.multi();
+      for (const i of indices) multi.set(names[i]!, values[i]!, 'EX', this.ttlSeconds);
+      return multi.exec().then((replies) => {
+        const failed = replies?.find(([error]) => error);
+        if (!replies || failed) throw failed?.[0] ?? new Error('transaction aborted');
+      });
+    };
+    const all = names.map((_, i) => i);
+    try {
+      await this.run(`putBatch (${names.length} values)`, undefined, async () => {
+        if (!this.isCluster) await write(all);
+        else await Promise.all(groupBySlot(names).map(write));
+      });
+    } catch (error) {
+      if (this.isCluster) await this.evictBatch(names.map((redisKey) => ({ redisKey }))).catch(() => {});
+      throw error;
+    }
+    return names.map((redisKey) => ({ redisKey }));
+  }
+
+  /** Reads all values in one MGET (grouped by slot on a cluster); missing keys give null. */
+  async getBatch(keys: RedisKey[]): Promise<(Uint8Array | null)[]> {
+    for (const key of keys) this.validateKey(key);
+    if (keys.length === 0) return [];
+    const names = keys.map((k) => k.redisKey);
+    return this.run(`getBatch (${keys.length} keys)`, undefined, async () => {
+      if (!this.isCluster) return this.client.mgetBuffer(names);
+      const out: (Buffer | null)[] = new Array(names.length).fill(null);
+      await Promise.all(
+        groupBySlot(names).map(async (group) => {
+          const got = await this.client.mgetBuffer(group.map((i) => names[i]!));
+          group.forEach((i, j) => {
+            out[i] = got[j] ?? null;
+          });
+        }),
+      );
+      return out;
+    });
+  }
+
+  async newKey(): Promise<RedisKey> {
+    return { redisKey: this.newName() };
+  }
+
+  /** Writes the value, then signals `waitFor` waiters through the key's companion list (one MULTI). */
+  async set(key: RedisKey, data: Uint8Array): Promise<void> {
+    this.validateKey(key);
+    const value = asBuffer(data);
+    const signal = readySignalKey(key.redisKey);
+    const signalTtl = this.resolved.readySignalTtlSeconds;
+    await this.run('set (MULTI SET/RPUSH)', key, async () => {
+      const sameSlot = !this.isCluster || keySlot(key.redisKey) === keySlot(signal.name);
+      const multi = this.client.multi();
+      if (this.ttlSeconds === undefined) multi.set(key.redisKey, value);
+      else multi.set(key.redisKey, value, 'EX', this.ttlSeconds);
+      if (!sameSlot) {
+        await this.execOrThrow(multi);
+        const signalOnly = this.client.multi();
+        signalOnly.del(signal.name).rpush(signal.name, '1').expire(signal.name, signalTtl);
+        await this.execOrThrow(signalOnly);
+        return;
+      }
+      multi.del(signal.name).rpush(signal.name, '1').expire(signal.name, signalTtl);
+      await this.execOrThrow(multi);
+    });
+  }
+
+  private async execOrThrow(multi: ReturnType<Client['multi']>): Promise<void> {
+    const replies = await multi.exec();
+    if (!replies) throw new Error('transaction aborted');
+    const failed = replies.find(([error]) => error);
+    if (failed) throw failed[0];
+  }
+
+  /** Resolves once `key` has a value; see wait-for-key.ts for the design (no polling). */
+  async waitFor(key: RedisKey, options: WaitOptions = {}): Promise<void> {
+    this.validateKey(key);
+    if (this.closed) throw new ConnectorError(`RedisConnector (${this.address}): waitFor after close()`);
+    await waitForKey({
+      client: this.client,
+      redisKey: key.redisKey,
+      signalKey: readySignalKey(key.redisKey).name,
+      timeoutMs: options.timeoutMs,
+      signal: options.signal,
+      blockers: this.blockers,
+      fail: (operation, error) => this.fail(operation, error, key),
+      timeoutError: (ms) =>
+        new FutureTimeoutError(`RedisConnector (${this.address}): key=${formatKey(key)} was not set within ${ms} ms`),
+    });
+  }
+
+  /**
+   * Ends pending `waitFor` calls and closes the client if this connector created it (an
+   * injected client stays open: its owner closes it). Idempotent.
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const blocker of this.blockers) disconnectOnce(blocker);
+    this.blockers.clear();
+    if (!this.ownsClient) return;
+    if (this.client.status === 'ready') {
+      try {
+        await this.client.quit();
+        return;
+      } catch {
+        // Fall through: the connection is already gone.
+      }
+    }
+    this.client.disconnect();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  toString(): string {
+    return `RedisConnector(${this.address})`;
+  }
+}

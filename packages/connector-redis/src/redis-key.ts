@@ -1,0 +1,49 @@
+import { formatKey, InvalidKeyError } from '@proxy/core';
+import { hashTag } from './key-slot.js';
+
+/** A RedisConnector key: the full Redis key name (prefix included), as ProxyStore's `RedisKey(redis_key)`. */
+export interface RedisKey {
+  readonly [field: string]: string;
+  readonly redisKey: string;
+}
+
+/** Longest key name accepted; a generous bound that still catches garbage passed as a key. */
+export const MAX_REDIS_KEY_LENGTH = 4096;
+
+/**
+ * Throws `InvalidKeyError` unless `key` is exactly `{ redisKey }` with a non-empty string
+ * inside this connector's namespace (starting with `keyPrefix`, with something after it).
+ * Any other name is accepted, so keys written by other clients (Python ProxyStore, a plain
+ * `SET`) can be read as long as they are well formed.
+ */
+export function assertRedisKey(key: unknown, keyPrefix: string): asserts key is RedisKey {
+  if (typeof key !== 'object' || key === null || Array.isArray(key)) {
+    throw new InvalidKeyError(`RedisConnector key must be an object { redisKey: string }; got ${formatKey(key)}`);
+  }
+  const fields = Object.keys(key);
+  const name = (key as Record<string, unknown>).redisKey;
+  if (fields.length !== 1 || typeof name !== 'string') {
+    throw new InvalidKeyError(
+      `RedisConnector key must have exactly one field "redisKey" (a string); got ${formatKey(key)}. It may belong to another connector.`,
+    );
+  }
+  if (name.length === 0 || name.length > MAX_REDIS_KEY_LENGTH) {
+    throw new InvalidKeyError(`RedisConnector key name must be 1..${MAX_REDIS_KEY_LENGTH} characters; got ${formatKey(key)}`);
+  }
+  if (keyPrefix && (!name.startsWith(keyPrefix) || name.length === keyPrefix.length)) {
+    throw new InvalidKeyError(
+      `RedisConnector key ${formatKey(key)} is outside this connector's keyPrefix "${keyPrefix}"; it belongs to another store.`,
+    );
+  }
+}
+
+/**
+ * The companion list that signals "the value of `redisKey` was written" to `waitFor`. It
+ * shares the key's hash slot (through a hash tag) so value and signal go in one MULTI even
+ * on a cluster; `coLocated` is false for the rare foreign names where that is impossible.
+ */
+export function readySignalKey(redisKey: string): { name: string; coLocated: boolean } {
+  if (hashTag(redisKey) !== undefined) return { name: `${redisKey}:ready`, coLocated: true };
+  const name = `{${redisKey}}:ready`;
+  return { name, coLocated: hashTag(name) === redisKey };
+}
