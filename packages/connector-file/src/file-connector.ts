@@ -17,7 +17,7 @@ import {
 } from './file-key.js';
 import { errnoOf, ioError } from './io-error.js';
 import { mapLimit } from './map-limit.js';
-import { MarkerSource } from './marker-source.js';
+import { MARKER_SOURCE, MarkerSource } from './marker-source.js';
 import { MarkerWatcher } from './marker-watcher.js';
 import type { ObjectPaths } from './object-paths.js';
 import { objectExists, readObject, readObjectSync } from './object-read.js';
@@ -41,6 +41,11 @@ export interface FileConnectorOptions {
   fsync?: boolean;
   /** Longest pause between the directory polls `waitFor` runs beside fs.watch. Default 1000 ms. */
   maxPollMs?: number;
+  /**
+   * Let `waitFor` use fs.watch on the directory. Default `true`. Polling runs either way; turn
+   * watching off where it cannot see other writers (NFS and other network file systems).
+   */
+  watch?: boolean;
   /** File operations in flight at once in `putBatch`, `getBatch` and `evictBatch`. Default 16. */
   batchConcurrency?: number;
   /**
@@ -82,6 +87,7 @@ export class FileConnector implements DeferrableConnector<FileKey> {
   readonly clear: ClearMode;
   readonly fsync: boolean;
   readonly maxPollMs: number;
+  readonly watch: boolean;
   readonly batchConcurrency: number;
   readonly syncBelowBytes: number;
   private readonly createdDir: boolean;
@@ -124,9 +130,10 @@ export class FileConnector implements DeferrableConnector<FileKey> {
     );
     this.clear = clear;
     this.fsync = options.fsync ?? false;
+    this.watch = options.watch ?? true;
     this.storeDir = path.resolve(storeDir);
     this.createdDir = ensureDirectory(this.storeDir, options.createParents ?? false);
-    this.watcher = new MarkerWatcher(this.storeDir, this.maxPollMs);
+    this.watcher = new MarkerWatcher(this.storeDir, this.maxPollMs, this.watch);
     this.markers = new MarkerSource(this.storeDir);
   }
 
@@ -141,6 +148,7 @@ export class FileConnector implements DeferrableConnector<FileKey> {
   config(): ConnectorConfig {
     const options: Record<string, unknown> = { storeDir: this.storeDir };
     if (this.fsync) options.fsync = true;
+    if (!this.watch) options.watch = false;
     if (this.maxPollMs !== DEFAULT_MAX_POLL_MS) options.maxPollMs = this.maxPollMs;
     if (this.batchConcurrency !== DEFAULT_BATCH_CONCURRENCY)
       options.batchConcurrency = this.batchConcurrency;
@@ -232,7 +240,7 @@ export class FileConnector implements DeferrableConnector<FileKey> {
    * Resolves once `key`'s marker exists (written by this or any process). Rejects with
    * `FutureTimeoutError` after `timeoutMs`, or with `signal.reason` when aborted.
    */
-  waitFor(key: FileKey, options: WaitOptions = {}): Promise<void> {
+  async waitFor(key: FileKey, options: WaitOptions = {}): Promise<void> {
     assertFileKey(key);
     return this.watcher.wait(key.filename + READY_SUFFIX, {
       ...options,
@@ -248,7 +256,6 @@ export class FileConnector implements DeferrableConnector<FileKey> {
     this.watcher.close(
       new ConnectorError(`FileConnector(${this.storeDir}) was closed while waiting for a key`),
     );
-    await this.markers.dispose();
     const clear = options.clear ?? this.clear;
     if (clear === false) return;
     if (clear === 'all') {
@@ -258,7 +265,12 @@ export class FileConnector implements DeferrableConnector<FileKey> {
       await mapLimit(names, this.batchConcurrency, (name) => removeObject(this.paths(name)));
       this.created.clear();
     }
-    if (clear === 'all' || this.createdDir) await removeIfEmpty(this.storeDir);
+    if (clear === 'all' || this.createdDir) {
+      // The shared marker source is not data; it goes with the directory.
+      if (clear === 'all' || (await onlyMarkerSourceLeft(this.storeDir)))
+        await this.markers.remove();
+      await removeIfEmpty(this.storeDir);
+    }
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -313,6 +325,11 @@ function ensureDirectory(dir: string, createParents: boolean): boolean {
         : undefined;
     throw ioError('create store directory', dir, error, hint);
   }
+}
+
+async function onlyMarkerSourceLeft(dir: string): Promise<boolean> {
+  const names = await fs.promises.readdir(dir).catch(() => []);
+  return names.length === 1 && names[0] === MARKER_SOURCE;
 }
 
 async function removeIfEmpty(dir: string): Promise<void> {

@@ -26,19 +26,15 @@ const FIRST_POLL_MS = 10;
  */
 export class MarkerWatcher {
   private watcher: fs.FSWatcher | undefined;
-  private watchUnavailable = false;
+  private watchUnavailable: boolean;
   private readonly waiters = new Map<string, Set<Waiter>>();
 
   constructor(
     private readonly dir: string,
     private readonly maxPollMs: number,
-  ) {}
-
-  /** Number of pending waits (for tests). */
-  get pending(): number {
-    let n = 0;
-    for (const set of this.waiters.values()) n += set.size;
-    return n;
+    watch: boolean,
+  ) {
+    this.watchUnavailable = !watch;
   }
 
   wait(markerName: string, options: MarkerWaitOptions): Promise<void> {

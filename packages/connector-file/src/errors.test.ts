@@ -1,0 +1,147 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { ConnectorError } from '@proxy/core';
+import { FileConnector } from './file-connector.js';
+import { fixture, runNode } from './test-child.js';
+import { removeTempDirs, tempDir } from './test-dirs.js';
+
+afterAll(() => removeTempDirs());
+
+function caught(fn: () => unknown): Error {
+  try {
+    fn();
+  } catch (error) {
+    return error as Error;
+  }
+  throw new Error('expected an error');
+}
+
+test('a store directory whose parent does not exist: ConnectorError naming both paths', () => {
+  const parent = path.join(tempDir(), 'not-mounted');
+  const storeDir = path.join(parent, 'store');
+  const error = caught(() => new FileConnector({ storeDir }));
+  expect(error).toBeInstanceOf(ConnectorError);
+  expect(error.message).toContain(storeDir);
+  expect(error.message).toContain(`parent ${parent} does not exist`);
+  expect((error.cause as NodeJS.ErrnoException).code).toBe('ENOENT');
+  expect(fs.existsSync(parent)).toBe(false);
+});
+
+test('a store directory that is a file: ConnectorError naming the path', () => {
+  const storeDir = path.join(tempDir(), 'a-file');
+  fs.writeFileSync(storeDir, '');
+  const error = caught(() => new FileConnector({ storeDir }));
+  expect(error).toBeInstanceOf(ConnectorError);
+  expect(error.message).toContain(`${storeDir} exists but is not a directory`);
+});
+
+test('a directory that is not writable: put fails with ConnectorError naming the path; reading still works', async () => {
+  const base = tempDir();
+  fs.chmodSync(base, 0o755);
+  const storeDir = path.join(base, 'read-only');
+  const writer = new FileConnector({ storeDir });
+  const key = await writer.put(Buffer.from('readable'));
+  fs.chmodSync(storeDir, 0o555);
+  // Root ignores permission bits, so as root the attempt runs in a child as user "nobody".
+  const asRoot = process.getuid?.() === 0;
+  for (const size of ['small', 'large']) {
+    let outcome: {
+      name?: string;
+      connectorError?: boolean;
+      message?: string;
+      cause?: string;
+      ok?: boolean;
+    };
+    if (asRoot) {
+      const child = await runNode(fixture('try-write-child.mjs'), [storeDir, size], {
+        uid: 65534,
+        gid: 65534,
+      });
+      expect(child.stderr).toBe('');
+      outcome = JSON.parse(child.stdout);
+    } else {
+      const error = await new FileConnector({ storeDir })
+        .put(Buffer.from(size === 'large' ? 'x'.repeat(100_000) : 'small'))
+        .catch((e: Error) => e);
+      outcome = {
+        name: (error as Error).name,
+        connectorError: ConnectorError.is(error),
+        message: (error as Error).message,
+        cause: ((error as Error).cause as NodeJS.ErrnoException | undefined)?.code,
+      };
+    }
+    expect(outcome.ok).toBeUndefined();
+    expect(outcome.connectorError).toBe(true);
+    expect(outcome.message).toContain(storeDir);
+    expect(outcome.message).toContain('permission denied');
+    expect(outcome.cause).toBe('EACCES');
+  }
+  expect(Buffer.from((await new FileConnector({ storeDir }).get(key))!).toString()).toBe(
+    'readable',
+  );
+  expect(fs.readdirSync(storeDir).sort()).toEqual(
+    ['.tmp-ready', key.filename, `${key.filename}.ready`].sort(),
+  );
+});
+
+test('the store directory removed after construction: put is a ConnectorError with the path, get is null', async () => {
+  const storeDir = path.join(tempDir(), 'store');
+  const c = new FileConnector({ storeDir });
+  const key = await c.put(Buffer.from('soon gone'));
+  fs.rmSync(storeDir, { recursive: true });
+  for (const size of [10, 200_000]) {
+    const error = await c.put(Buffer.alloc(size)).catch((e: Error) => e);
+    expect(error).toBeInstanceOf(ConnectorError);
+    expect((error as Error).message).toContain(storeDir);
+    expect((error as Error).message).toContain('ENOENT');
+  }
+  expect(await c.get(key)).toBeNull();
+  expect(c.getSync(key)).toBeNull();
+  expect(await c.exists(key)).toBe(false);
+});
+
+describe('a file removed under a reader', () => {
+  test('data removed while its marker stays: ConnectorError naming the data file and the marker', async () => {
+    const c = new FileConnector({ storeDir: path.join(tempDir(), 'store') });
+    for (const size of [10, 200_000]) {
+      const key = await c.put(Buffer.alloc(size, 1));
+      const data = path.join(c.storeDir, key.filename);
+      fs.unlinkSync(data);
+      const failures = [
+        await c.get(key).catch((e: Error) => e),
+        caught(() => c.getSync(key)),
+        await new FileConnector({ storeDir: c.storeDir, syncBelowBytes: 0 })
+          .get(key)
+          .catch((e: Error) => e),
+      ];
+      for (const error of failures) {
+        expect(error).toBeInstanceOf(ConnectorError);
+        expect((error as Error).message).toContain(data);
+        expect((error as Error).message).toContain(`${data}.ready exists`);
+      }
+      await c.evict(key);
+      expect(await c.get(key)).toBeNull();
+    }
+  });
+
+  test('marker removed first (what evict does): the object is simply gone, get is null', async () => {
+    const c = new FileConnector({ storeDir: path.join(tempDir(), 'store') });
+    const key = await c.put(Buffer.from('racing'));
+    fs.unlinkSync(path.join(c.storeDir, `${key.filename}.ready`));
+    expect(await c.get(key)).toBeNull();
+    expect(c.getSync(key)).toBeNull();
+  });
+
+  test('an I/O error other than a missing file is a ConnectorError, not null', async () => {
+    const c = new FileConnector({ storeDir: path.join(tempDir(), 'store') });
+    const key = await c.newKey();
+    // A directory where the data file should be: open works, read fails with EISDIR.
+    fs.mkdirSync(path.join(c.storeDir, key.filename));
+    fs.writeFileSync(path.join(c.storeDir, `${key.filename}.ready`), '');
+    for (const error of [await c.get(key).catch((e: Error) => e), caught(() => c.getSync(key))]) {
+      expect(error).toBeInstanceOf(ConnectorError);
+      expect((error as Error).message).toContain(path.join(c.storeDir, key.filename));
+      expect((error.cause as NodeJS.ErrnoException).code).toBe('EISDIR');
+    }
+  });
+});
