@@ -36,7 +36,7 @@ interface Waiter {
 }
 
 /** BullMQ's failedReason for a job whose worker died (its lock expired, found by a stall check). */
-const STALLED = /stalled/i;
+const STALLED = /job stalled more than allowable limit/i;
 
 /**
  * Runs task references as jobs on a BullMQ queue in Redis; `startWorker()` runs them in any
@@ -121,7 +121,7 @@ export class BullMQExecutor implements Executor {
     const job = await Job.fromId(this.queue, jobId).catch(() => undefined);
     const waiter = this.settle(jobId);
     if (!waiter) return;
-    if (STALLED.test(failedReason) && !job?.stacktrace?.length) {
+    if (STALLED.test(failedReason)) {
       waiter.reject(new WorkerCrashedError(`The BullMQ worker running ${waiter.name} (job ${jobId}) died before finishing: ${failedReason}`));
       return;
     }
