@@ -29,7 +29,7 @@ export interface RedisServer {
   readonly external: boolean;
   /** Stops the server (SIGTERM, then SIGKILL after 5 s) and removes its temp dir. No-op when external. */
   stop(): Promise<void>;
-  /** Stops the process and starts a fresh, empty one on the same port. Absent when external. */
+  /** Starts a fresh, empty server on the same port (stopping the running one first; also works after `stop()`). Absent when external. */
   restart?(): Promise<void>;
   /** The child's process id (undefined when external or stopped). */
   readonly pid: number | undefined;
@@ -95,7 +95,8 @@ export function redisClusterAvailable(): boolean {
 }
 
 /** The install hint to pass to `describeWithService`. */
-export const REDIS_INSTALL_HINT = 'install redis-server (apt-get install redis-server) or set REDIS_SERVER_BIN / REDIS_URL';
+export const REDIS_INSTALL_HINT =
+  'install redis-server (apt-get install redis-server) or set REDIS_SERVER_BIN / REDIS_URL';
 
 type Reply = string | number | null | Error | Reply[];
 
@@ -140,7 +141,12 @@ function parseReply(buf: Buffer, at: number): { value: Reply; end: number } | un
  * Sends one command over a fresh TCP connection and returns the reply (a Redis error reply
  * rejects). A dependency-free client for the harness itself: PING, CLUSTER INFO, SHUTDOWN…
  */
-export function redisCommand(host: string, port: number, args: string[], timeoutMs = 5000): Promise<Reply> {
+export function redisCommand(
+  host: string,
+  port: number,
+  args: string[],
+  timeoutMs = 5000,
+): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const socket = net.connect(port, host);
     let data = Buffer.alloc(0);
@@ -148,8 +154,12 @@ export function redisCommand(host: string, port: number, args: string[], timeout
       socket.destroy();
       reject(error);
     };
-    socket.setTimeout(timeoutMs, () => fail(new Error(`redis ${host}:${port} did not answer ${args[0]} within ${timeoutMs} ms`)));
-    socket.once('error', (e) => fail(new Error(`redis ${host}:${port}: ${e.message}`, { cause: e })));
+    socket.setTimeout(timeoutMs, () =>
+      fail(new Error(`redis ${host}:${port} did not answer ${args[0]} within ${timeoutMs} ms`)),
+    );
+    socket.once('error', (e) =>
+      fail(new Error(`redis ${host}:${port}: ${e.message}`, { cause: e })),
+    );
     socket.on('data', (chunk) => {
       data = Buffer.concat([data, chunk]);
       let parsed: ReturnType<typeof parseReply>;
@@ -160,7 +170,8 @@ export function redisCommand(host: string, port: number, args: string[], timeout
       }
       if (!parsed) return;
       socket.destroy();
-      if (parsed.value instanceof Error) reject(new Error(`redis ${host}:${port} ${args[0]}: ${parsed.value.message}`));
+      if (parsed.value instanceof Error)
+        reject(new Error(`redis ${host}:${port} ${args[0]}: ${parsed.value.message}`));
       else resolve(parsed.value);
     });
     const parts = args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`);
@@ -181,18 +192,26 @@ function killChildrenAtExit(): void {
   });
 }
 
-async function until(what: string, timeoutMs: number, probe: () => Promise<boolean>, child?: ChildProcess): Promise<void> {
+async function until(
+  what: string,
+  timeoutMs: number,
+  probe: () => Promise<boolean>,
+  child?: ChildProcess,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
-    if (child && child.exitCode !== null) throw new Error(`${what}: redis-server exited with code ${child.exitCode}`);
+    if (child && child.exitCode !== null)
+      throw new Error(`${what}: redis-server exited with code ${child.exitCode}`);
     try {
       if (await probe()) return;
     } catch (e) {
       last = e;
     }
     if (Date.now() > deadline) {
-      throw new Error(`${what} within ${timeoutMs} ms${last ? `: ${(last as Error).message}` : ''}`);
+      throw new Error(
+        `${what} within ${timeoutMs} ms${last ? `: ${(last as Error).message}` : ''}`,
+      );
     }
     await new Promise((r) => setTimeout(r, 25));
   }
@@ -208,7 +227,21 @@ function spawnServer(port: number, dir: string, args: string[]): Spawned {
   let output = '';
   const child = spawn(
     bin,
-    ['--port', String(port), '--bind', HOST, '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no', ...args],
+    [
+      '--port',
+      String(port),
+      '--bind',
+      HOST,
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--dir',
+      dir,
+      '--daemonize',
+      'no',
+      ...args,
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const keep = (chunk: Buffer) => {
@@ -233,21 +266,34 @@ async function stopChild(child: ChildProcess): Promise<void> {
 }
 
 /** Starts redis-server on `port` (a free one when omitted) and waits for PING; retries on a lost port race. */
-async function launch(dir: string, args: string[], timeoutMs: number, fixedPort?: number): Promise<Spawned & { port: number }> {
+async function launch(
+  dir: string,
+  args: string[],
+  timeoutMs: number,
+  fixedPort?: number,
+): Promise<Spawned & { port: number }> {
   for (let attempt = 0; ; attempt++) {
     const port = fixedPort ?? (await freePort());
     const spawned = spawnServer(port, dir, args);
     try {
-      await until(`redis-server on ${HOST}:${port} did not answer PING`, timeoutMs, async () => {
-        return (await redisCommand(HOST, port, ['PING'], 1000)) === 'PONG';
-      }, spawned.child);
+      await until(
+        `redis-server on ${HOST}:${port} did not answer PING`,
+        timeoutMs,
+        async () => {
+          return (await redisCommand(HOST, port, ['PING'], 1000)) === 'PONG';
+        },
+        spawned.child,
+      );
       return { ...spawned, port };
     } catch (error) {
       await stopChild(spawned.child);
       const log = spawned.log();
       const portTaken = /Address already in use/i.test(log);
       if (portTaken && fixedPort === undefined && attempt < 3) continue;
-      throw new Error(`${(error as Error).message}\n(binary ${redisServerBin()}; output: ${log.trim() || 'none'})`, { cause: error });
+      throw new Error(
+        `${(error as Error).message}\n(binary ${redisServerBin()}; output: ${log.trim() || 'none'})`,
+        { cause: error },
+      );
     }
   }
 }
@@ -295,6 +341,7 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     async restart() {
       if (current) await stopChild(current.child);
       current = undefined;
+      fs.mkdirSync(dir, { recursive: true });
       current = await launch(dir, args, timeoutMs, port);
     },
   };
@@ -322,11 +369,20 @@ async function joinCluster(nodes: RedisClusterNode[]): Promise<void> {
   if (runs(cli)) {
     const result = spawnSync(
       cli,
-      ['--cluster', 'create', ...nodes.map((n) => `${n.host}:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'],
+      [
+        '--cluster',
+        'create',
+        ...nodes.map((n) => `${n.host}:${n.port}`),
+        '--cluster-replicas',
+        '0',
+        '--cluster-yes',
+      ],
       { encoding: 'utf8', timeout: 30_000 },
     );
     if (result.status !== 0) {
-      throw new Error(`redis-cli --cluster create failed (${result.status}): ${result.stderr || result.stdout}`);
+      throw new Error(
+        `redis-cli --cluster create failed (${result.status}): ${result.stderr || result.stdout}`,
+      );
     }
     return;
   }
@@ -337,7 +393,12 @@ async function joinCluster(nodes: RedisClusterNode[]): Promise<void> {
     await redisCommand(nodes[i]!.host, nodes[i]!.port, ['CLUSTER', 'ADDSLOTS', ...slots]);
   }
   for (const node of nodes.slice(1)) {
-    await redisCommand(nodes[0]!.host, nodes[0]!.port, ['CLUSTER', 'MEET', node.host, String(node.port)]);
+    await redisCommand(nodes[0]!.host, nodes[0]!.port, [
+      'CLUSTER',
+      'MEET',
+      node.host,
+      String(node.port),
+    ]);
   }
 }
 
@@ -348,10 +409,15 @@ async function joinCluster(nodes: RedisClusterNode[]): Promise<void> {
  */
 export async function startRedisCluster(options: RedisClusterOptions = {}): Promise<RedisCluster> {
   if (process.env.REDIS_CLUSTER_NODES) {
-    return { nodes: parseNodes(process.env.REDIS_CLUSTER_NODES), external: true, stop: async () => {} };
+    return {
+      nodes: parseNodes(process.env.REDIS_CLUSTER_NODES),
+      external: true,
+      stop: async () => {},
+    };
   }
   const masters = options.masters ?? 3;
-  if (!Number.isInteger(masters) || masters < 1) throw new TypeError(`masters must be a positive integer; got ${masters}`);
+  if (!Number.isInteger(masters) || masters < 1)
+    throw new TypeError(`masters must be a positive integer; got ${masters}`);
   const timeoutMs = options.startTimeoutMs ?? 20_000;
   const dirs: string[] = [];
   const started: Spawned[] = [];
@@ -365,7 +431,15 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
       Array.from({ length: masters }, async () => {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'proxy-redis-cluster-'));
         dirs.push(dir);
-        const args = ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '5000', ...(options.args ?? [])];
+        const args = [
+          '--cluster-enabled',
+          'yes',
+          '--cluster-config-file',
+          'nodes.conf',
+          '--cluster-node-timeout',
+          '5000',
+          ...(options.args ?? []),
+        ];
         const node = await launch(dir, args, timeoutMs);
         started.push(node);
         return node;
@@ -376,7 +450,8 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
     await until('Redis Cluster did not reach cluster_state:ok', timeoutMs, async () => {
       for (const node of nodes) {
         const info = await clusterInfo(node);
-        if (!info.includes('cluster_state:ok') || !info.includes(`cluster_known_nodes:${masters}`)) return false;
+        if (!info.includes('cluster_state:ok') || !info.includes(`cluster_known_nodes:${masters}`))
+          return false;
       }
       return true;
     });
