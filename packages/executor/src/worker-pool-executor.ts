@@ -5,6 +5,8 @@ import { entryPath } from './entry-path.js';
 import { TaskTimeoutError, WorkerCrashedError } from './errors.js';
 import { PooledExecutor } from './pooled-executor.js';
 
+const DEFAULT_IDLE_TIMEOUT_MS = 30_000;
+
 type PiscinaOptions = NonNullable<ConstructorParameters<typeof Piscina>[0]>;
 
 export interface WorkerPoolExecutorOptions {
@@ -12,12 +14,17 @@ export interface WorkerPoolExecutorOptions {
   maxThreads?: number;
   /** Threads kept alive when idle. Default 0 (threads start on demand). */
   minThreads?: number;
+  /**
+   * How long an idle thread lives (keeps its loaded modules and store cache for the next
+   * task). Default 30 s; Piscina's own default, 0, would restart a thread for every task.
+   */
+  idleTimeoutMs?: number;
   /** A task running longer than this is aborted (its thread is terminated). Default: no limit. */
   timeoutMs?: number;
   /** The built worker entry; located from the application by default. */
   entry?: string;
-  /** Anything else Piscina accepts (resourceLimits, env, execArgv, idleTimeout, …). */
-  piscina?: Omit<PiscinaOptions, 'filename' | 'maxThreads' | 'minThreads'>;
+  /** Anything else Piscina accepts (resourceLimits, env, execArgv, …). */
+  piscina?: Omit<PiscinaOptions, 'filename' | 'maxThreads' | 'minThreads' | 'idleTimeout'>;
 }
 
 /** Outcome as the worker thread sends it: the result bytes alone (transferred), or the error. */
@@ -40,6 +47,7 @@ export class WorkerPoolExecutor extends PooledExecutor {
       filename: entryPath('worker-entry', options.entry),
       maxThreads,
       minThreads: Math.min(options.minThreads ?? 0, maxThreads),
+      idleTimeout: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
       concurrentTasksPerWorker: 1,
     });
   }
