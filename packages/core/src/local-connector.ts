@@ -16,7 +16,13 @@ export interface LocalConnectorOptions {
   instanceId?: string;
 }
 
-const instances = new Map<string, Map<string, Uint8Array>>();
+interface Instance {
+  data: Map<string, Uint8Array>;
+  /** Pending waitFor calls; shared like the data, so a set through any instance wakes them. */
+  waiters: Map<string, Set<() => void>>;
+}
+
+const instances = new Map<string, Instance>();
 
 /**
  * In-memory, per-process connector (tests, single-process apps). Data never leaves the
@@ -26,16 +32,17 @@ export class LocalConnector implements DeferrableConnector<LocalKey> {
   static readonly packageName = '@proxy/core';
   readonly instanceId: string;
   private readonly data: Map<string, Uint8Array>;
-  private readonly waiters = new Map<string, Set<() => void>>();
+  private readonly waiters: Map<string, Set<() => void>>;
 
   constructor(options: LocalConnectorOptions = {}) {
     this.instanceId = options.instanceId ?? randomUUID();
-    let data = instances.get(this.instanceId);
-    if (!data) {
-      data = new Map();
-      instances.set(this.instanceId, data);
+    let instance = instances.get(this.instanceId);
+    if (!instance) {
+      instance = { data: new Map(), waiters: new Map() };
+      instances.set(this.instanceId, instance);
     }
-    this.data = data;
+    this.data = instance.data;
+    this.waiters = instance.waiters;
   }
 
   static fromConfig(options: Record<string, unknown>): LocalConnector {

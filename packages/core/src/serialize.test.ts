@@ -243,3 +243,20 @@ describe('properties (fast-check)', () => {
     );
   });
 });
+
+test('serializing an unresolved proxy at the top level does not resolve it (even a byte-array one)', () => {
+  let calls = 0;
+  const factory = new SimpleFactory(Buffer.from('abc'));
+  const p = createProxy<Buffer>({
+    resolve: () => {
+      calls++;
+      return factory.resolve();
+    },
+    resolveAsync: () => factory.resolveAsync(),
+    toData: () => factory.toData(),
+  });
+  const bytes = serialize(p);
+  expect(calls).toBe(0);
+  expect(Buffer.from(bytes).toString('latin1', 0, 3)).toBe('CB\n');
+  expect((deserialize(bytes) as Buffer).toString()).toBe('abc');
+});

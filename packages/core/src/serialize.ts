@@ -169,7 +169,8 @@ export function serialize(obj: unknown): Uint8Array {
     out.write(obj, 3, 'utf8');
     return out;
   }
-  if (obj instanceof Uint8Array && !proxyState(obj)) return withHeader(HEADER_BS, obj);
+  // Check for a proxy first: `instanceof` runs its prototype trap, which would resolve it.
+  if (!proxyState(obj) && obj instanceof Uint8Array) return withHeader(HEADER_BS, obj);
   try {
     // encode() returns a view into a reused buffer: copying it out is required anyway.
     return withProxyEncoding(() => withHeader(HEADER_CB, cbor.encode(obj)));
