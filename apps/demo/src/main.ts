@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { FileConnector } from '@proxy/connector-file';
 import { deserialize, extract, isProxy, isResolved, resolve, Store, serialize } from '@proxy/core';
+import { futureStep } from './future-step.js';
 
 const here = path.dirname(path.resolve(process.argv[1]!));
 
@@ -70,6 +71,8 @@ async function main(): Promise<void> {
   if (child.status !== 0) throw new Error(`child failed: ${child.stderr}`);
   process.stdout.write(child.stdout);
   console.log('(the child had no store registered: it rebuilt one from the config inside the proxy)');
+
+  await futureStep(store, here);
 
   step('Done');
   console.log(`extract(proxy) is the plain object again: ${extract(proxy) === data}`);
