@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import {
-  ConnectorError,
   type ConnectorConfig,
+  ConnectorError,
   type DeferrableConnector,
   FutureTimeoutError,
   formatKey,
@@ -25,7 +25,8 @@ type Client = Redis | Cluster;
 /** ioredis takes Buffers; a Uint8Array view is wrapped without copying its bytes. */
 function asBuffer(data: Uint8Array): Buffer {
   if (Buffer.isBuffer(data)) return data;
-  if (!(data instanceof Uint8Array)) throw new TypeError(`RedisConnector stores Uint8Array values; got ${typeof data}`);
+  if (!(data instanceof Uint8Array))
+    throw new TypeError(`RedisConnector stores Uint8Array values; got ${typeof data}`);
   return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
 }
 
@@ -86,7 +87,11 @@ export class RedisConnector implements DeferrableConnector<RedisKey> {
    * password never.
    */
   config(): ConnectorConfig {
-    return { module: RedisConnector.packageName, type: 'RedisConnector', options: configOptions(this.resolved) };
+    return {
+      module: RedisConnector.packageName,
+      type: 'RedisConnector',
+      options: configOptions(this.resolved),
+    };
   }
 
   validateKey(key: unknown): asserts key is RedisKey {
@@ -107,7 +112,8 @@ export class RedisConnector implements DeferrableConnector<RedisKey> {
   }
 
   private async run<T>(operation: string, key: unknown, command: () => Promise<T>): Promise<T> {
-    if (this.closed) throw new ConnectorError(`RedisConnector (${this.address}): ${operation} after close()`);
+    if (this.closed)
+      throw new ConnectorError(`RedisConnector (${this.address}): ${operation} after close()`);
     try {
       return await command();
     } catch (error) {
@@ -120,7 +126,9 @@ export class RedisConnector implements DeferrableConnector<RedisKey> {
   }
 
   private setArgs(name: string, value: Buffer): Promise<unknown> {
-    return this.ttlSeconds === undefined ? this.client.set(name, value) : this.client.set(name, value, 'EX', this.ttlSeconds);
+    return this.ttlSeconds === undefined
+      ? this.client.set(name, value)
+      : this.client.set(name, value, 'EX', this.ttlSeconds);
   }
 
   async put(data: Uint8Array): Promise<RedisKey> {
@@ -158,17 +166,23 @@ export class RedisConnector implements DeferrableConnector<RedisKey> {
         await this.client.del(...names);
         return;
       }
-      await Promise.all(groupBySlot(names).map((group) => this.client.del(...group.map((i) => names[i]!))));
+      await Promise.all(
+        groupBySlot(names).map((group) => this.client.del(...group.map((i) => names[i]!))),
+      );
     });
   }
 
   async expire(key: RedisKey, seconds: number): Promise<void> {
     this.validateKey(key);
     if (typeof seconds !== 'number' || !Number.isFinite(seconds) || seconds < 0) {
-      throw new TypeError(`RedisConnector.expire: seconds must be a non-negative number; got ${seconds}`);
+      throw new TypeError(
+        `RedisConnector.expire: seconds must be a non-negative number; got ${seconds}`,
+      );
     }
     // PEXPIRE keeps sub-second leases; 0 deletes the key at once, as Redis does.
-    await this.run('expire (PEXPIRE)', key, () => this.client.pexpire(key.redisKey, Math.round(seconds * 1000)));
+    await this.run('expire (PEXPIRE)', key, () =>
+      this.client.pexpire(key.redisKey, Math.round(seconds * 1000)),
+    );
   }
 
   /**
@@ -198,7 +212,8 @@ export class RedisConnector implements DeferrableConnector<RedisKey> {
         else await Promise.all(groupBySlot(names).map(write));
       });
     } catch (error) {
-      if (this.isCluster) await this.evictBatch(names.map((redisKey) => ({ redisKey }))).catch(() => {});
+      if (this.isCluster)
+        await this.evictBatch(names.map((redisKey) => ({ redisKey }))).catch(() => {});
       throw error;
     }
     return names.map((redisKey) => ({ redisKey }));
@@ -261,7 +276,8 @@ export class RedisConnector implements DeferrableConnector<RedisKey> {
   /** Resolves once `key` has a value; see wait-for-key.ts for the design (no polling). */
   async waitFor(key: RedisKey, options: WaitOptions = {}): Promise<void> {
     this.validateKey(key);
-    if (this.closed) throw new ConnectorError(`RedisConnector (${this.address}): waitFor after close()`);
+    if (this.closed)
+      throw new ConnectorError(`RedisConnector (${this.address}): waitFor after close()`);
     await waitForKey({
       client: this.client,
       redisKey: key.redisKey,
@@ -271,7 +287,9 @@ export class RedisConnector implements DeferrableConnector<RedisKey> {
       blockers: this.blockers,
       fail: (operation, error) => this.fail(operation, error, key),
       timeoutError: (ms) =>
-        new FutureTimeoutError(`RedisConnector (${this.address}): key=${formatKey(key)} was not set within ${ms} ms`),
+        new FutureTimeoutError(
+          `RedisConnector (${this.address}): key=${formatKey(key)} was not set within ${ms} ms`,
+        ),
     });
   }
 

@@ -18,7 +18,9 @@ export const MAX_REDIS_KEY_LENGTH = 4096;
  */
 export function assertRedisKey(key: unknown, keyPrefix: string): asserts key is RedisKey {
   if (typeof key !== 'object' || key === null || Array.isArray(key)) {
-    throw new InvalidKeyError(`RedisConnector key must be an object { redisKey: string }; got ${formatKey(key)}`);
+    throw new InvalidKeyError(
+      `RedisConnector key must be an object { redisKey: string }; got ${formatKey(key)}`,
+    );
   }
   const fields = Object.keys(key);
   const name = (key as Record<string, unknown>).redisKey;
@@ -28,7 +30,9 @@ export function assertRedisKey(key: unknown, keyPrefix: string): asserts key is 
     );
   }
   if (name.length === 0 || name.length > MAX_REDIS_KEY_LENGTH) {
-    throw new InvalidKeyError(`RedisConnector key name must be 1..${MAX_REDIS_KEY_LENGTH} characters; got ${formatKey(key)}`);
+    throw new InvalidKeyError(
+      `RedisConnector key name must be 1..${MAX_REDIS_KEY_LENGTH} characters; got ${formatKey(key)}`,
+    );
   }
   if (keyPrefix && (!name.startsWith(keyPrefix) || name.length === keyPrefix.length)) {
     throw new InvalidKeyError(

@@ -73,8 +73,15 @@ export interface ResolvedRedisOptions {
 
 function positive(name: string, value: number | undefined, allowZero = false): void {
   if (value === undefined) return;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (!allowZero && value === 0)) {
-    throw new TypeError(`RedisConnector option ${name} must be a ${allowZero ? 'non-negative' : 'positive'} number; got ${value}`);
+  if (
+    typeof value !== 'number' ||
+    !Number.isFinite(value) ||
+    value < 0 ||
+    (!allowZero && value === 0)
+  ) {
+    throw new TypeError(
+      `RedisConnector option ${name} must be a ${allowZero ? 'non-negative' : 'positive'} number; got ${value}`,
+    );
   }
 }
 
@@ -86,10 +93,13 @@ function parseUrl(url: string): Partial<ResolvedRedisOptions> {
     throw new TypeError(`RedisConnector option url is not a URL: ${url}`);
   }
   if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
-    throw new TypeError(`RedisConnector option url must start with redis:// or rediss://; got ${parsed.protocol}//`);
+    throw new TypeError(
+      `RedisConnector option url must start with redis:// or rediss://; got ${parsed.protocol}//`,
+    );
   }
   const db = parsed.pathname.length > 1 ? Number(parsed.pathname.slice(1)) : undefined;
-  if (db !== undefined && !Number.isInteger(db)) throw new TypeError(`RedisConnector url has a bad database number: ${url}`);
+  if (db !== undefined && !Number.isInteger(db))
+    throw new TypeError(`RedisConnector url has a bad database number: ${url}`);
   return {
     host: parsed.hostname || undefined,
     port: parsed.port ? Number(parsed.port) : undefined,
@@ -109,44 +119,81 @@ function fromClient(client: Redis | Cluster): Partial<ResolvedRedisOptions> {
     const startup = (cluster as unknown as { startupNodes?: unknown[] }).startupNodes ?? [];
     const nodes = masters.length
       ? masters.map((n) => ({ host: n.options.host ?? '127.0.0.1', port: n.options.port ?? 6379 }))
-      : startup.filter((n): n is RedisNodeAddress => typeof n === 'object' && n !== null && 'port' in n).map((n) => ({ host: n.host ?? '127.0.0.1', port: Number(n.port) }));
-    if (nodes.length === 0) throw new TypeError('RedisConnector: cannot read the address of the injected Cluster; pass { host, port } startup nodes to it');
+      : startup
+          .filter((n): n is RedisNodeAddress => typeof n === 'object' && n !== null && 'port' in n)
+          .map((n) => ({ host: n.host ?? '127.0.0.1', port: Number(n.port) }));
+    if (nodes.length === 0)
+      throw new TypeError(
+        'RedisConnector: cannot read the address of the injected Cluster; pass { host, port } startup nodes to it',
+      );
     const redisOptions = cluster.options.redisOptions ?? {};
-    return { cluster: nodes, username: redisOptions.username, tls: redisOptions.tls ? {} : undefined };
+    return {
+      cluster: nodes,
+      username: redisOptions.username,
+      tls: redisOptions.tls ? {} : undefined,
+    };
   }
   const o = (client as Redis).options;
-  return { host: o.host, port: o.port, db: o.db, username: o.username, tls: o.tls ? {} : undefined };
+  return {
+    host: o.host,
+    port: o.port,
+    db: o.db,
+    username: o.username,
+    tls: o.tls ? {} : undefined,
+  };
 }
 
 export function resolveOptions(options: RedisConnectorOptions): ResolvedRedisOptions {
-  if (typeof options !== 'object' || options === null) throw new TypeError('RedisConnector options must be an object');
+  if (typeof options !== 'object' || options === null)
+    throw new TypeError('RedisConnector options must be an object');
   const { url, cluster, client } = options;
   const hasHostPort = options.host !== undefined || options.port !== undefined;
-  if (url !== undefined && (hasHostPort || cluster)) throw new TypeError('RedisConnector: give url, host/port or cluster, not several');
-  if (cluster !== undefined && hasHostPort) throw new TypeError('RedisConnector: give host/port or cluster, not both');
+  if (url !== undefined && (hasHostPort || cluster))
+    throw new TypeError('RedisConnector: give url, host/port or cluster, not several');
+  if (cluster !== undefined && hasHostPort)
+    throw new TypeError('RedisConnector: give host/port or cluster, not both');
   if (client !== undefined && (url !== undefined || hasHostPort || cluster)) {
-    throw new TypeError('RedisConnector: an injected client already knows its address; drop url/host/port/cluster');
+    throw new TypeError(
+      'RedisConnector: an injected client already knows its address; drop url/host/port/cluster',
+    );
   }
-  if (client !== undefined && (typeof client !== 'object' || typeof (client as Redis).getBuffer !== 'function')) {
+  if (
+    client !== undefined &&
+    (typeof client !== 'object' || typeof (client as Redis).getBuffer !== 'function')
+  ) {
     throw new TypeError('RedisConnector option client must be an ioredis Redis or Cluster');
   }
   if (client && (client.options as RedisOptions & { keyPrefix?: string }).keyPrefix) {
-    throw new TypeError('RedisConnector: the injected client has an ioredis keyPrefix; use RedisConnector keyPrefix instead');
+    throw new TypeError(
+      'RedisConnector: the injected client has an ioredis keyPrefix; use RedisConnector keyPrefix instead',
+    );
   }
   if (cluster !== undefined) {
-    if (!Array.isArray(cluster) || cluster.length === 0) throw new TypeError('RedisConnector option cluster must be a non-empty array of { host, port }');
+    if (!Array.isArray(cluster) || cluster.length === 0)
+      throw new TypeError(
+        'RedisConnector option cluster must be a non-empty array of { host, port }',
+      );
     for (const node of cluster) {
       if (typeof node?.host !== 'string' || !Number.isInteger(node.port)) {
-        throw new TypeError(`RedisConnector cluster node must be { host: string, port: integer }; got ${JSON.stringify(node)}`);
+        throw new TypeError(
+          `RedisConnector cluster node must be { host: string, port: integer }; got ${JSON.stringify(node)}`,
+        );
       }
     }
     if (options.db) throw new TypeError('RedisConnector: Redis Cluster has only database 0');
   }
-  if (options.keyPrefix !== undefined && typeof options.keyPrefix !== 'string') throw new TypeError('RedisConnector option keyPrefix must be a string');
-  if (options.passwordEnv !== undefined && (typeof options.passwordEnv !== 'string' || !options.passwordEnv)) {
-    throw new TypeError('RedisConnector option passwordEnv must be the name of an environment variable');
+  if (options.keyPrefix !== undefined && typeof options.keyPrefix !== 'string')
+    throw new TypeError('RedisConnector option keyPrefix must be a string');
+  if (
+    options.passwordEnv !== undefined &&
+    (typeof options.passwordEnv !== 'string' || !options.passwordEnv)
+  ) {
+    throw new TypeError(
+      'RedisConnector option passwordEnv must be the name of an environment variable',
+    );
   }
-  if (options.password !== undefined && options.passwordEnv !== undefined) throw new TypeError('RedisConnector: give password or passwordEnv, not both');
+  if (options.password !== undefined && options.passwordEnv !== undefined)
+    throw new TypeError('RedisConnector: give password or passwordEnv, not both');
   positive('port', options.port);
   positive('ttlSeconds', options.ttlSeconds);
   positive('connectTimeoutMs', options.connectTimeoutMs);
@@ -155,11 +202,14 @@ export function resolveOptions(options: RedisConnectorOptions): ResolvedRedisOpt
   positive('reconnectMaxDelayMs', options.reconnectMaxDelayMs);
   positive('readySignalTtlSeconds', options.readySignalTtlSeconds);
   if (options.db !== undefined && (!Number.isInteger(options.db) || options.db < 0)) {
-    throw new TypeError(`RedisConnector option db must be a non-negative integer; got ${options.db}`);
+    throw new TypeError(
+      `RedisConnector option db must be a non-negative integer; got ${options.db}`,
+    );
   }
   const base = client ? fromClient(client) : url !== undefined ? parseUrl(url) : {};
   const password = options.password ?? base.password;
-  const tls = options.tls === true ? {} : options.tls === false ? undefined : (options.tls ?? base.tls);
+  const tls =
+    options.tls === true ? {} : options.tls === false ? undefined : (options.tls ?? base.tls);
   return {
     host: options.host ?? base.host ?? '127.0.0.1',
     port: options.port ?? base.port ?? 6379,
@@ -186,7 +236,9 @@ export function effectivePassword(o: ResolvedRedisOptions): string | undefined {
   if (o.passwordEnv === undefined) return undefined;
   const value = process.env[o.passwordEnv];
   if (value === undefined) {
-    throw new TypeError(`RedisConnector: environment variable ${o.passwordEnv} (passwordEnv) is not set in this process`);
+    throw new TypeError(
+      `RedisConnector: environment variable ${o.passwordEnv} (passwordEnv) is not set in this process`,
+    );
   }
   return value;
 }

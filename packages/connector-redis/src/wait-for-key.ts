@@ -36,7 +36,11 @@ function dedicatedConnection(client: Redis | Cluster): Redis | Cluster {
         lazyConnect: true,
         redisOptions: { ...(client as Cluster).options.redisOptions, commandTimeout: undefined },
       })
-    : (client as Redis).duplicate({ lazyConnect: true, commandTimeout: undefined, connectionName: 'proxy-connector-redis-wait' });
+    : (client as Redis).duplicate({
+        lazyConnect: true,
+        commandTimeout: undefined,
+        connectionName: 'proxy-connector-redis-wait',
+      });
   blocker.on('error', () => {});
   return blocker;
 }
@@ -74,7 +78,8 @@ export async function waitForKey(params: WaitForKeyParams): Promise<void> {
     const remaining = deadline - Date.now();
     // BLMOVE takes seconds (decimals allowed); 0 blocks forever, so never send 0 for a finite wait.
     const seconds = Number.isFinite(remaining) ? Math.max(remaining, 1) / 1000 : 0;
-    if (Number.isFinite(remaining)) guard = setTimeout(() => end('guard'), Math.max(remaining, 1) + (params.guardMs ?? 2000));
+    if (Number.isFinite(remaining))
+      guard = setTimeout(() => end('guard'), Math.max(remaining, 1) + (params.guardMs ?? 2000));
     let moved: string | null;
     try {
       moved = await blocker.blmove(signalKey, signalKey, 'RIGHT', 'LEFT', seconds);

@@ -1,4 +1,17 @@
 export { type ConformanceOptions, runConnectorConformance } from './conformance.js';
 export { freePort, waitForPort } from './net.js';
+export {
+  REDIS_INSTALL_HINT,
+  type RedisCluster,
+  type RedisClusterNode,
+  type RedisClusterOptions,
+  type RedisServer,
+  type RedisServerOptions,
+  redisClusterAvailable,
+  redisCommand,
+  redisServerAvailable,
+  redisServerBin,
+  startRedisCluster,
+  startRedisServer,
+} from './redis-server.js';
 export { describeWithService, requireService } from './service.js';
-export { REDIS_INSTALL_HINT, type RedisCluster, type RedisClusterNode, type RedisClusterOptions, type RedisServer, type RedisServerOptions, redisClusterAvailable, redisCommand, redisServerAvailable, redisServerBin, startRedisCluster, startRedisServer } from './redis-server.js';

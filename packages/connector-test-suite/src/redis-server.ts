@@ -280,7 +280,11 @@ async function launch(
         `redis-server on ${HOST}:${port} did not answer PING`,
         timeoutMs,
         async () => {
-          return (await redisCommand(HOST, port, ['PING'], 1000)) === 'PONG';
+          // A server started with --requirepass answers NOAUTH: it is up all the same.
+          const reply = await redisCommand(HOST, port, ['PING'], 1000).catch((e: Error) =>
+            /NOAUTH/.test(e.message) ? 'PONG' : Promise.reject(e),
+          );
+          return reply === 'PONG';
         },
         spawned.child,
       );
