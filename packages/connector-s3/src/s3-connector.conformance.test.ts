@@ -11,7 +11,7 @@ describeWithService('s3rver', s3rverAvailable, S3RVER_HINT, 'S3Connector against
   let server: S3TestServer;
 
   beforeAll(async () => {
-    server = await startS3Server({ buckets: [BUCKET] });
+    server = await startS3Server({ buckets: [BUCKET], folders: ['conformance/'] });
   });
 
   afterAll(async () => {

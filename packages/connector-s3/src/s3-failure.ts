@@ -8,11 +8,18 @@ interface SdkErrorShape {
   $metadata?: { httpStatusCode?: number; attempts?: number };
 }
 
+const NETWORK_CODE = /\b(ECONNREFUSED|ECONNRESET|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|EPIPE|ETIMEDOUT)\b/;
+
 /** The S3 error code (`NoSuchKey`, `AccessDenied`, …) or the Node error code (`ECONNREFUSED`). */
 export function errorCode(error: unknown): string | undefined {
   if (typeof error !== 'object' || error === null) return undefined;
   const e = error as SdkErrorShape;
-  return e.Code ?? (typeof e.code === 'string' ? e.code : undefined) ?? e.name;
+  const code = e.Code ?? (typeof e.code === 'string' ? e.code : undefined);
+  if (code) return code;
+  // The SDK re-wraps errors from another realm (a vm context, a test sandbox) as a bare
+  // Error whose message alone still names the socket error.
+  const network = NETWORK_CODE.exec(e.message ?? '');
+  return network ? network[1] : e.name;
 }
 
 export function httpStatus(error: unknown): number | undefined {
@@ -31,7 +38,7 @@ export function isMissingBucket(error: unknown): boolean {
 }
 
 const REFUSED = new Set(['InvalidAccessKeyId', 'SignatureDoesNotMatch', 'AccessDenied', 'ExpiredToken', 'InvalidToken']);
-const UNREACHABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'TimeoutError']);
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'ETIMEDOUT', 'TimeoutError']);
 
 /** What went wrong where: enough to name the operation, object and server in a message. */
 export interface FailureContext {

@@ -1,9 +1,12 @@
 // Test harness: an S3-compatible server (s3rver from npm) in a child process on a free port,
 // with its own temporary directory; stopped (and the directory removed) afterwards.
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { freePort } from '@proxy/connector-test-suite';
 import type { S3ConnectorOptions, S3StaticCredentials } from './s3-connector-options.js';
 
@@ -35,6 +38,11 @@ export interface S3TestServer {
   readonly bucket: string;
   /** "METHOD url status" of every request so far (only with `log: true`). */
   readonly requests: string[];
+  /**
+   * Resolves once `requests` holds every request answered so far: the log travels through
+   * the child's stdout, so it lags the responses a little. Only with `log: true`.
+   */
+  logged(): Promise<void>;
   /** Connector options for this server; `extra` overrides. */
   options(extra?: Partial<S3ConnectorOptions>): S3ConnectorOptions;
   /** Freezes the server process (SIGSTOP): it accepts connections but never answers. */
@@ -47,6 +55,13 @@ export interface S3TestServer {
 export interface StartS3ServerOptions {
   /** Buckets to create at start; the first is `bucket`. Default one random name. */
   buckets?: string[];
+  /**
+   * Key prefixes (folders) to keep non-empty with a `<prefix>.keep` object in `bucket`.
+   * s3rver deletes a folder when its last object goes, and a put or delete racing that
+   * (concurrent requests in one folder) fails with a 500; a folder that never empties
+   * avoids the race. The connector never touches the sentinel (not a uuid key).
+   */
+  folders?: string[];
   /** Record every request in `requests`. */
   log?: boolean;
 }
@@ -66,6 +81,7 @@ export async function startS3Server(options: StartS3ServerOptions = {}): Promise
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   const requests: string[] = [];
+  const markers = new Map<string, () => void>();
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => {
     stderr += d;
@@ -84,13 +100,31 @@ export async function startS3Server(options: StartS3ServerOptions = {}): Promise
           child.off('exit', onExit);
           resolve();
         } else if (line.startsWith('REQ ')) {
-          requests.push(line.slice(4));
+          const marker = /\/__log-marker-([0-9a-f-]+) /.exec(line);
+          if (marker) markers.get(marker[1]!)?.();
+          else requests.push(line.slice(4));
         }
         nl = buffered.indexOf('\n');
       }
     });
   });
   const endpoint = `http://127.0.0.1:${port}`;
+  if (options.folders?.length) {
+    const client = new S3Client({
+      endpoint,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials: S3RVER_CREDENTIALS,
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+    });
+    try {
+      for (const folder of options.folders) {
+        await client.send(new PutObjectCommand({ Bucket: buckets[0], Key: `${folder}.keep`, Body: Buffer.alloc(0), ContentLength: 0 }));
+      }
+    } finally {
+      client.destroy();
+    }
+  }
   let stopped: Promise<void> | undefined;
   return {
     endpoint,
@@ -98,6 +132,16 @@ export async function startS3Server(options: StartS3ServerOptions = {}): Promise
     directory,
     bucket: buckets[0]!,
     requests,
+    logged: () =>
+      new Promise<void>((resolve, reject) => {
+        // Answered after every earlier response was written, so its line comes after theirs.
+        const id = randomUUID();
+        markers.set(id, () => {
+          markers.delete(id);
+          resolve();
+        });
+        http.get(`${endpoint}/__log-marker-${id}`, (res) => res.resume()).on('error', reject);
+      }),
     options: (extra = {}) => ({
       bucket: buckets[0]!,
       endpoint,

@@ -1,0 +1,431 @@
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { describeWithService } from '@proxy/connector-test-suite';
+import {
+  ConnectorError,
+  FutureTimeoutError,
+  InvalidKeyError,
+  Store,
+  serialize,
+  stopSyncBridge,
+  unregisterStore,
+} from '@proxy/core';
+import { S3Connector } from './s3-connector.js';
+import type { S3ConnectorOptions } from './s3-connector-options.js';
+import type { S3Key } from './s3-key.js';
+import { S3RVER_HINT, type S3TestServer, s3rverAvailable, startS3Server } from './test-s3-server.js';
+
+const MiB = 1024 * 1024;
+
+function bytes(n: number, seed: number): Buffer {
+  const out = Buffer.allocUnsafe(n);
+  let x = seed * 2654435761;
+  for (let i = 0; i < n; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    out[i] = x >>> 24;
+  }
+  return out;
+}
+
+const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+/** A plain client on the same server, to read what the connector wrote another way. */
+function rawClient(server: S3TestServer): S3Client {
+  const o = server.options();
+  return new S3Client({
+    endpoint: o.endpoint,
+    region: o.region,
+    forcePathStyle: true,
+    credentials: o.credentials,
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+}
+
+/** The file s3rver keeps an object's bytes in. */
+function objectFile(server: S3TestServer, key: S3Key): string {
+  return path.join(server.directory, key.bucket, `${key.objectKey}._S3rver_object`);
+}
+
+async function rejection(promise: Promise<unknown>): Promise<Error> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as Error;
+  }
+  throw new Error('expected the promise to reject');
+}
+
+describe('S3Connector options (no server)', () => {
+  test.each<[string, Partial<S3ConnectorOptions>, RegExp]>([
+    ['missing bucket name', { bucket: '' }, /bucket must be/],
+    ['bucket with a slash', { bucket: 'a/b' }, /bucket must be/],
+    ['absolute prefix', { prefix: '/abs' }, /prefix/],
+    ['prefix escaping upwards', { prefix: 'a/../b' }, /prefix/],
+    ['endpoint that is not a URL', { endpoint: 'localhost:9000' }, /endpoint must/],
+    ['part size below the S3 minimum', { partSizeBytes: 1024 }, /partSizeBytes must be an integer >= 5242880/],
+    ['zero concurrency', { concurrency: 0 }, /concurrency/],
+    ['fractional timeout', { requestTimeoutMs: 1.5 }, /requestTimeoutMs/],
+    ['unknown checksum mode', { checksums: 'ALWAYS' as never }, /checksums/],
+    ['credentials without a secret', { credentials: { accessKeyId: 'x' } as never }, /credentials must be/],
+  ])('%s is a TypeError naming the option', (_name, bad, message) => {
+    expect(() => new S3Connector({ bucket: 'b', ...bad })).toThrow(message);
+  });
+
+  test('a prefix gets a trailing slash; keys are prefix + uuid in the bucket', async () => {
+    const connector = new S3Connector({ bucket: 'b', prefix: 'proxies', endpoint: 'http://127.0.0.1:1' });
+    const key = await connector.newKey();
+    expect(key.bucket).toBe('b');
+    expect(key.objectKey).toMatch(/^proxies\/[0-9a-f-]{36}$/);
+    await connector.close();
+  });
+
+  test('config is plain JSON with the defaults, without createBucket, and credentials only when passed as values', async () => {
+    const withValues = new S3Connector({
+      bucket: 'b',
+      endpoint: 'http://127.0.0.1:1',
+      createBucket: true,
+      credentials: { accessKeyId: 'AK', secretAccessKey: 'SK' },
+    });
+    const config = withValues.config();
+    expect(JSON.parse(JSON.stringify(config))).toEqual(config);
+    expect(config).toEqual({
+      module: '@proxy/connector-s3',
+      type: 'S3Connector',
+      options: {
+        bucket: 'b',
+        prefix: '',
+        endpoint: 'http://127.0.0.1:1',
+        region: 'us-east-1',
+        forcePathStyle: true,
+        multipartThresholdBytes: 64 * MiB,
+        partSizeBytes: 8 * MiB,
+        concurrency: 8,
+        requestTimeoutMs: 30_000,
+        maxAttempts: 3,
+        checksums: 'WHEN_REQUIRED',
+        credentials: { accessKeyId: 'AK', secretAccessKey: 'SK' },
+      },
+    });
+    const withProvider = new S3Connector({
+      bucket: 'b',
+      endpoint: 'http://127.0.0.1:1',
+      credentials: async () => ({ accessKeyId: 'AK', secretAccessKey: 'SK' }),
+    });
+    expect(withProvider.config().options).not.toHaveProperty('credentials');
+    expect(JSON.stringify(withProvider.config())).not.toContain('SK');
+    await withValues.close();
+    await withProvider.close();
+  });
+
+  test('the client it builds for an S3-compatible endpoint sends no streaming checksums', async () => {
+    const connector = new S3Connector({ bucket: 'b', endpoint: 'http://127.0.0.1:1' });
+    expect(await connector.client.config.requestChecksumCalculation()).toBe('WHEN_REQUIRED');
+    expect(await connector.client.config.responseChecksumValidation()).toBe('WHEN_REQUIRED');
+    expect(connector.client.config.forcePathStyle).toBe(true);
+    await connector.close();
+  });
+});
+
+describeWithService('s3rver', s3rverAvailable, S3RVER_HINT, 'S3Connector against s3rver', () => {
+  let server: S3TestServer;
+  let raw: S3Client;
+  const opened: { close(): Promise<void> }[] = [];
+  const connect = (extra: Partial<S3ConnectorOptions> = {}) => {
+    const connector = new S3Connector(server.options({ prefix: 'tests/', ...extra }));
+    opened.push(connector);
+    return connector;
+  };
+
+  beforeAll(async () => {
+    server = await startS3Server({ log: true, folders: ['tests/'] });
+    raw = rawClient(server);
+  });
+
+  afterEach(async () => {
+    for (const c of opened.splice(0)) await c.close();
+  });
+
+  afterAll(async () => {
+    raw?.destroy();
+    await stopSyncBridge();
+    await server?.stop();
+  });
+
+  test('uploads read back byte-identical: single PutObject and multipart, via a plain client and on the server disk', async () => {
+    const connector = connect({ multipartThresholdBytes: 6 * MiB, partSizeBytes: 5 * MiB });
+    for (const [size, seed] of [
+      [0, 1],
+      [1, 2],
+      [MiB + 13, 3],
+      [12 * MiB + 7, 4],
+    ] as const) {
+      const data = bytes(size, seed);
+      const key = await connector.put(data);
+      const got = await raw.send(new GetObjectCommand({ Bucket: key.bucket, Key: key.objectKey }));
+      const back = await got.Body!.transformToByteArray();
+      expect(back.byteLength).toBe(size);
+      expect(sha(back)).toBe(sha(data));
+      // No aws-chunked framing stored: the server's file holds exactly our bytes.
+      expect(fs.statSync(objectFile(server, key)).size).toBe(size);
+      expect(sha(fs.readFileSync(objectFile(server, key)))).toBe(sha(data));
+      await connector.evict(key);
+    }
+    await server.logged();
+    expect(server.requests.some((r) => /^PUT \/[^ ]*\?partNumber=3&uploadId=/.test(r))).toBe(true);
+  });
+
+  test('a 64 MB object goes through a multipart upload and back, in one buffer sized from Content-Length', async () => {
+    const connector = connect({ multipartThresholdBytes: 16 * MiB, partSizeBytes: 8 * MiB });
+    const data = bytes(64 * MiB, 11);
+    await server.logged();
+    const before = server.requests.length;
+    const key = await connector.put(data);
+    await server.logged();
+    const log = server.requests.slice(before);
+    expect(log.filter((r) => r.startsWith('POST') && r.includes('?uploads'))).toHaveLength(1);
+    expect(log.filter((r) => /^PUT .*partNumber=\d+&uploadId=.* 200$/.test(r))).toHaveLength(8);
+    expect(log.filter((r) => r.startsWith('POST') && r.includes('?uploadId='))).toHaveLength(1);
+    const got = await connector.get(key);
+    expect(got!.byteLength).toBe(data.byteLength);
+    // The buffer owns its memory (no pool slice, no over-allocation): transferable as is.
+    expect(got!.buffer.byteLength).toBe(data.byteLength);
+    expect(sha(got!)).toBe(sha(data));
+    await connector.evict(key);
+    expect(await connector.exists(key)).toBe(false);
+  });
+
+  test('a failed multipart upload is aborted after its in-flight parts settle, and leaves no object', async () => {
+    const client = rawClient(server);
+    // A fault in the client (part 3 fails before it is sent); the server stays real.
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'UploadPartCommand' && (args.input as { PartNumber?: number }).PartNumber === 3) {
+          throw Object.assign(new Error('injected failure of part 3'), { name: 'InjectedFault' });
+        }
+        return next(args);
+      },
+      { step: 'initialize', name: 'failPart3' },
+    );
+    const connector = connect({ client, multipartThresholdBytes: 6 * MiB, partSizeBytes: 5 * MiB, concurrency: 2 });
+    const key = await connector.newKey();
+    await server.logged();
+    const before = server.requests.length;
+    const error = await rejection(connector.set(key, bytes(26 * MiB, 5)));
+    expect(error).toBeInstanceOf(ConnectorError);
+    expect(error.message).toContain('injected failure of part 3');
+    expect(error.message).toContain(server.endpoint);
+    await server.logged();
+    const log = server.requests.slice(before);
+    const created = log.find((r) => r.startsWith('POST') && r.includes('?uploads'));
+    expect(created).toBeDefined();
+    const abortAt = log.findIndex((r) => r.startsWith('DELETE ') && r.includes(`/${key.objectKey}?uploadId=`));
+    expect(abortAt).toBeGreaterThan(0);
+    // No part was still being uploaded when the abort went out, and none after.
+    expect(log.slice(abortAt + 1).some((r) => r.includes('partNumber='))).toBe(false);
+    const uploadId = /uploadId=([^ &]+)/.exec(log[abortAt]!)![1]!;
+    expect(error.message).toContain(uploadId);
+    // s3rver 3.7 has no AbortMultipartUpload (405); the message says the parts remain.
+    expect(error.message).toMatch(/no parts remain|parts stay on the server/);
+    expect(await connector.exists(key)).toBe(false);
+    expect(await connector.get(key)).toBeNull();
+    client.destroy();
+  });
+
+  test('batches run with bounded concurrency; evictBatch uses DeleteObjects, 1000 keys per request', async () => {
+    const client = rawClient(server);
+    let inFlight = 0;
+    let peak = 0;
+    client.middlewareStack.add(
+      (next) => async (args) => {
+        inFlight++;
+        peak = Math.max(peak, inFlight);
+        try {
+          return await next(args);
+        } finally {
+          inFlight--;
+        }
+      },
+      { step: 'initialize', name: 'countInFlight' },
+    );
+    const connector = connect({ client, concurrency: 3 });
+    const items = Array.from({ length: 20 }, (_, i) => bytes(1000 + i, i + 1));
+    const keys = await connector.putBatch(items);
+    expect(peak).toBe(3);
+    peak = 0;
+    const got = await connector.getBatch(keys);
+    expect(peak).toBe(3);
+    got.forEach((g, i) => expect(sha(g!)).toBe(sha(items[i]!)));
+    const never = await Promise.all(Array.from({ length: 1500 }, () => connector.newKey()));
+    await server.logged();
+    const before = server.requests.length;
+    await connector.evictBatch([...keys, ...never]);
+    await server.logged();
+    const deletes = server.requests.slice(before).filter((r) => r.startsWith('POST') && r.includes('?delete'));
+    expect(deletes).toHaveLength(2);
+    expect(await connector.getBatch(keys)).toEqual(keys.map(() => null));
+    client.destroy();
+  });
+
+  test('batch and deferrable operations reject foreign keys before any I/O', async () => {
+    const connector = connect();
+    const foreign = { bucket: 'other', objectKey: 'tests/0b9c3d7e-1f2a-4b5c-8d9e-0f1a2b3c4d5e' } as S3Key;
+    const outside = { bucket: server.bucket, objectKey: 'other/0b9c3d7e-1f2a-4b5c-8d9e-0f1a2b3c4d5e' } as S3Key;
+    const good = await connector.newKey();
+    await server.logged();
+    const before = server.requests.length;
+    for (const bad of [foreign, outside]) {
+      await expect(connector.getBatch([good, bad])).rejects.toBeInstanceOf(InvalidKeyError);
+      await expect(connector.evictBatch([good, bad])).rejects.toBeInstanceOf(InvalidKeyError);
+      await expect(connector.set(bad, bytes(4, 1))).rejects.toBeInstanceOf(InvalidKeyError);
+      await expect(connector.waitFor(bad, { timeoutMs: 10 })).rejects.toBeInstanceOf(InvalidKeyError);
+    }
+    await server.logged();
+    expect(server.requests.length).toBe(before);
+  });
+
+  test('waitFor: FutureTimeoutError after timeoutMs, the signal reason on abort, found once set by another connector', async () => {
+    const waiter = connect();
+    const writer = connect();
+    const key = await waiter.newKey();
+    await expect(waiter.waitFor(key, { timeoutMs: 150 })).rejects.toBeInstanceOf(FutureTimeoutError);
+    const controller = new AbortController();
+    const pending = waiter.waitFor(key, { signal: controller.signal });
+    setTimeout(() => controller.abort(new Error('no longer needed')), 30);
+    await expect(pending).rejects.toThrow('no longer needed');
+    const found = waiter.waitFor(key, { timeoutMs: 5000 });
+    await writer.set(key, bytes(10, 1));
+    await expect(found).resolves.toBeUndefined();
+    await writer.evict(key);
+  });
+
+  test('a missing bucket is a ConnectorError that says so, for every operation, and waitFor does not hang', async () => {
+    const connector = connect({ bucket: 'no-such-bucket' });
+    const key = await connector.newKey();
+    const said = /bucket "no-such-bucket" does not exist at http:\/\/127\.0\.0\.1:\d+/;
+    for (const op of [
+      () => connector.put(bytes(10, 1)),
+      () => connector.get(key),
+      () => connector.exists(key),
+      () => connector.evict(key),
+      () => connector.waitFor(key, { timeoutMs: 5000 }),
+    ]) {
+      const error = await rejection(op());
+      expect(error).toBeInstanceOf(ConnectorError);
+      expect(error.message).toMatch(said);
+    }
+  });
+
+  test('createBucket creates the bucket once, and tolerates one that exists', async () => {
+    const bucket = `created-${Date.now()}`;
+    const first = connect({ bucket, createBucket: true });
+    const key = await first.put(bytes(100, 1));
+    expect(fs.existsSync(path.join(server.directory, bucket))).toBe(true);
+    const second = connect({ bucket, createBucket: true });
+    const other = await second.put(bytes(100, 2));
+    expect(sha((await first.get(other))!)).toBe(sha(bytes(100, 2)));
+    await server.logged();
+    const third = await first.put(bytes(100, 3));
+    await server.logged();
+    // One CreateBucket per connector (201/200, then 409 BucketAlreadyExists), none per put.
+    expect(server.requests.filter((r) => r.startsWith(`PUT /${bucket}/ `)).map((r) => r.slice(-3))).toEqual(['200', '409']);
+    await first.evictBatch([key, other, third]);
+  });
+
+  test('wrong credentials (an access key s3rver does not know) are a ConnectorError that says they were refused', async () => {
+    const connector = connect({ credentials: { accessKeyId: 'WRONG-KEY', secretAccessKey: 'S3RVER' } });
+    const key = await connector.newKey();
+    for (const op of [() => connector.put(bytes(10, 1)), () => connector.get(key), () => connector.exists(key)]) {
+      const error = await rejection(op());
+      expect(error).toBeInstanceOf(ConnectorError);
+      expect(error.message).toMatch(/was refused/);
+      expect(error.message).toContain(server.endpoint);
+      expect(error.message).toContain(server.bucket);
+    }
+  });
+
+  test('close destroys its own client, not an injected one; operations after close are a ConnectorError', async () => {
+    const client = rawClient(server);
+    const injected = connect({ client });
+    const key = await injected.put(bytes(10, 3));
+    await injected.close();
+    await expect(injected.get(key)).rejects.toThrow(/is closed/);
+    const again = connect({ client });
+    expect(sha((await again.get(key))!)).toBe(sha(bytes(10, 3)));
+    await again.evict(key);
+    client.destroy();
+  });
+
+  test('a proxy created here resolves in a child process that imports the packages by name', async () => {
+    const connector = connect();
+    const store = new Store(`s3-child-${Date.now()}`, connector, { cacheSize: 0 });
+    const payload = bytes(3 * MiB + 5, 21);
+    const syncProxy = await store.proxy({ name: 'from-parent', payload });
+    const asyncProxy = await store.proxy(bytes(2 * MiB, 22));
+    const message = Buffer.from(serialize({ sync: syncProxy, async: asyncProxy })).toString('base64');
+    const fixture = path.join(__dirname, 'fixtures', 'resolve-proxy.mjs');
+    const { stdout } = await promisify(execFile)(process.execPath, [fixture, message], {
+      env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+      timeout: 60_000,
+    });
+    expect(JSON.parse(stdout)).toEqual({
+      exported: 'function',
+      sync: { name: 'from-parent', size: payload.length, sha256: sha(payload) },
+      async: { size: 2 * MiB, sha256: sha(bytes(2 * MiB, 22)) },
+    });
+    unregisterStore(store.name);
+    await store.close();
+  });
+});
+
+describeWithService('s3rver', s3rverAvailable, S3RVER_HINT, 'S3Connector when the server goes away', () => {
+  let server: S3TestServer;
+
+  beforeEach(async () => {
+    server = await startS3Server();
+  });
+
+  afterEach(async () => {
+    await server.stop();
+  });
+
+  test('a frozen server: every operation fails with a ConnectorError naming endpoint and bucket within requestTimeoutMs', async () => {
+    const connector = new S3Connector(server.options({ requestTimeoutMs: 800 }));
+    const key = await connector.put(bytes(100, 1));
+    server.pause();
+    try {
+      for (const op of [() => connector.get(key), () => connector.put(bytes(100, 2)), () => connector.exists(key)]) {
+        const started = Date.now();
+        const error = await rejection(op());
+        const elapsed = Date.now() - started;
+        expect(error).toBeInstanceOf(ConnectorError);
+        expect(error.message).toMatch(/got no answer within 800 ms/);
+        expect(error.message).toContain(server.endpoint);
+        expect(error.message).toContain(server.bucket);
+        expect(elapsed).toBeGreaterThanOrEqual(750);
+        expect(elapsed).toBeLessThan(2500);
+      }
+    } finally {
+      server.resume();
+      await connector.close();
+    }
+  });
+
+  test('a stopped server: a ConnectorError naming endpoint and bucket, quickly, after the configured attempts', async () => {
+    const connector = new S3Connector(server.options({ requestTimeoutMs: 2000, maxAttempts: 2 }));
+    const key = await connector.put(bytes(100, 1));
+    await server.stop();
+    const started = Date.now();
+    const error = await rejection(connector.get(key));
+    expect(error).toBeInstanceOf(ConnectorError);
+    expect(error.message).toContain(`cannot reach ${server.endpoint}`);
+    expect(error.message).toContain(`s3://${server.bucket}/${key.objectKey}`);
+    expect(error.message).toContain('after 2 attempt(s)');
+    expect(Date.now() - started).toBeLessThan(2000);
+    await connector.close();
+  });
+});
