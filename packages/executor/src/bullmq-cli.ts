@@ -19,7 +19,8 @@ working directory; connector packages named by proxies must be installed there t
 function int(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new TypeError(`--${name} must be a non-negative integer, got "${value}"`);
+  if (!Number.isInteger(n) || n < 0)
+    throw new TypeError(`--${name} must be a non-negative integer, got "${value}"`);
   return n;
 }
 
@@ -65,7 +66,9 @@ async function main(): Promise<void> {
   });
   worker.on('error', (error) => console.error(`proxy-executor-worker: ${error.message}`));
   await worker.waitUntilReady();
-  console.log(`proxy-executor-worker: queue "${queueName}" on ${redact(url)}, concurrency ${concurrency}, pid ${process.pid}: ready`);
+  console.log(
+    `proxy-executor-worker: queue "${queueName}" on ${redact(url)}, concurrency ${concurrency}, pid ${process.pid}: ready`,
+  );
   const stop = () => {
     worker.close().then(
       () => process.exit(0),

@@ -1,8 +1,19 @@
 import { randomUUID } from 'node:crypto';
-import { REDIS_INSTALL_HINT, type RedisServer, redisServerAvailable, requireService, startRedisServer } from '@proxy/connector-test-suite';
+import {
+  REDIS_INSTALL_HINT,
+  type RedisServer,
+  redisServerAvailable,
+  requireService,
+  startRedisServer,
+} from '@proxy/connector-test-suite';
 import { extract, isProxy } from '@proxy/core';
 import { BullMQExecutor } from './bullmq-executor.js';
-import { PayloadTooLargeError, TaskCancelledError, TaskTimeoutError, WorkerCrashedError } from './errors.js';
+import {
+  PayloadTooLargeError,
+  TaskCancelledError,
+  TaskTimeoutError,
+  WorkerCrashedError,
+} from './errors.js';
 import { ProxyAlways, ProxyNever, ProxyType } from './policy.js';
 import { StoreExecutor } from './store-executor.js';
 import { task } from './task.js';
@@ -36,7 +47,14 @@ suite('BullMQExecutor (real Redis, real BullMQ workers)', () => {
   beforeEach(async () => {
     queueName = `executor-test-${randomUUID()}`;
     // Workers run the built CLI in another process, as they would on another machine.
-    worker = await startWorkerProcess(['--redis', redis.url, '--queue', queueName, '--concurrency', '2']);
+    worker = await startWorkerProcess([
+      '--redis',
+      redis.url,
+      '--queue',
+      queueName,
+      '--concurrency',
+      '2',
+    ]);
   });
   afterEach(async () => {
     await worker.stop();
@@ -46,7 +64,11 @@ suite('BullMQExecutor (real Redis, real BullMQ workers)', () => {
   it("runs the docs' example through Redis: the string and the result by proxy, the number by value", async () => {
     const { store, cleanup } = fileStore('bullmq-docs');
     try {
-      await using executor = new StoreExecutor(new BullMQExecutor({ queueName, connection }), store, { shouldProxy: ProxyType(String) });
+      await using executor = new StoreExecutor(
+        new BullMQExecutor({ queueName, connection }),
+        store,
+        { shouldProxy: ProxyType(String) },
+      );
       const result = await executor.submit(concat, 'foobar', 42);
       expect(isProxy(result)).toBe(true);
       expect(extract(result)).toBe('foobar-42');
@@ -58,7 +80,9 @@ suite('BullMQExecutor (real Redis, real BullMQ workers)', () => {
 
   it('refuses a 10 MB argument by value: nothing is written to Redis', async () => {
     await using executor = new BullMQExecutor({ queueName, connection });
-    await expect(executor.submit(length, Buffer.alloc(TEN_MB))).rejects.toBeInstanceOf(PayloadTooLargeError);
+    await expect(executor.submit(length, Buffer.alloc(TEN_MB))).rejects.toBeInstanceOf(
+      PayloadTooLargeError,
+    );
     const counts = await executor.queue.getJobCounts('waiting', 'active', 'completed', 'failed');
     expect(Object.values(counts).reduce((a, b) => a + b, 0)).toBe(0);
     expect(await executor.submit(length, Buffer.alloc(1000))).toBe(1000);
@@ -67,7 +91,11 @@ suite('BullMQExecutor (real Redis, real BullMQ workers)', () => {
   it('a StoreExecutor proxies a 10 MB argument even under ProxyNever; the job data stays tiny', async () => {
     const { store, cleanup, files } = fileStore('bullmq-big');
     try {
-      const bull = new BullMQExecutor({ queueName, connection, jobOptions: { removeOnComplete: false } });
+      const bull = new BullMQExecutor({
+        queueName,
+        connection,
+        jobOptions: { removeOnComplete: false },
+      });
       await using executor = new StoreExecutor(bull, store, { shouldProxy: ProxyNever });
       expect(await executor.submit(length, Buffer.alloc(TEN_MB, 3))).toBe(TEN_MB);
       const [job] = await bull.queue.getJobs(['completed']);
@@ -86,7 +114,11 @@ suite('BullMQExecutor (real Redis, real BullMQ workers)', () => {
   it("a throwing task rejects with the worker's error (name, message, stack) and its input is evicted", async () => {
     const { store, cleanup, files } = fileStore('bullmq-fail');
     try {
-      await using executor = new StoreExecutor(new BullMQExecutor({ queueName, connection }), store, { shouldProxy: ProxyAlways });
+      await using executor = new StoreExecutor(
+        new BullMQExecutor({ queueName, connection }),
+        store,
+        { shouldProxy: ProxyAlways },
+      );
       const error = await executor.submit(fail, 'queue says no').catch((e: Error) => e);
       expect((error as Error).name).toBe('RangeError');
       expect((error as Error).message).toBe('queue says no');
@@ -101,9 +133,11 @@ suite('BullMQExecutor (real Redis, real BullMQ workers)', () => {
     const idleQueue = `${queueName}-idle`;
     const executor = new BullMQExecutor({ queueName: idleQueue, connection });
     const pending = Promise.allSettled([executor.submit(sum, 1, 2), executor.submit(sum, 3, 4)]);
-    while ((await executor.queue.getWaitingCount()) < 2) await new Promise((r) => setTimeout(r, 10));
+    while ((await executor.queue.getWaitingCount()) < 2)
+      await new Promise((r) => setTimeout(r, 10));
     await executor.shutdown({ cancelPending: true });
-    for (const p of await pending) expect(p).toMatchObject({ status: 'rejected', reason: expect.any(TaskCancelledError) });
+    for (const p of await pending)
+      expect(p).toMatchObject({ status: 'rejected', reason: expect.any(TaskCancelledError) });
 
     await using timed = new BullMQExecutor({ queueName: idleQueue, connection, timeoutMs: 300 });
     await expect(timed.submit(sum, 1, 1)).rejects.toBeInstanceOf(TaskTimeoutError);
@@ -113,10 +147,25 @@ suite('BullMQExecutor (real Redis, real BullMQ workers)', () => {
 
   it('a worker process that dies mid-job gives WorkerCrashedError once another worker sees the stall', async () => {
     const crashQueue = `${queueName}-crash`;
-    const flags = ['--redis', redis.url, '--queue', crashQueue, '--lock-duration', '1000', '--stalled-interval', '500', '--max-stalled-count', '0'];
+    const flags = [
+      '--redis',
+      redis.url,
+      '--queue',
+      crashQueue,
+      '--lock-duration',
+      '1000',
+      '--stalled-interval',
+      '500',
+      '--max-stalled-count',
+      '0',
+    ];
     const workers = await Promise.all([startWorkerProcess(flags), startWorkerProcess(flags)]);
     try {
-      await using executor = new BullMQExecutor({ queueName: crashQueue, connection, timeoutMs: 20_000 });
+      await using executor = new BullMQExecutor({
+        queueName: crashQueue,
+        connection,
+        timeoutMs: 20_000,
+      });
       const error = await executor.submit(crash, 9).catch((e: Error) => e);
       expect(error).toBeInstanceOf(WorkerCrashedError);
       expect((error as Error).message).toMatch(/crash .*died before finishing/);

@@ -1,9 +1,20 @@
 import { randomUUID } from 'node:crypto';
-import { type ConnectionOptions, Job, type JobsOptions, Queue, QueueEvents } from 'bullmq';
 import { deserialize } from '@proxy/core';
+import { type ConnectionOptions, Job, type JobsOptions, Queue, QueueEvents } from 'bullmq';
+import {
+  DEFAULT_MAX_INLINE_BYTES,
+  DEFAULT_QUEUE_NAME,
+  type JobPayload,
+  type JobReturn,
+} from './bullmq-payload.js';
 import { type TaskRequest, toCall } from './call.js';
-import { DEFAULT_MAX_INLINE_BYTES, DEFAULT_QUEUE_NAME, type JobPayload, type JobReturn } from './bullmq-payload.js';
-import { ExecutorShutdownError, PayloadTooLargeError, TaskCancelledError, TaskTimeoutError, WorkerCrashedError } from './errors.js';
+import {
+  ExecutorShutdownError,
+  PayloadTooLargeError,
+  TaskCancelledError,
+  TaskTimeoutError,
+  WorkerCrashedError,
+} from './errors.js';
 import type { Executor, ShutdownOptions, TaskResult } from './executor.js';
 import type { AnyFunction, Task } from './task.js';
 
@@ -57,7 +68,9 @@ export class BullMQExecutor implements Executor {
 
   constructor(options: BullMQExecutorOptions) {
     if (!options?.queue && !options?.connection) {
-      throw new TypeError('BullMQExecutor: pass options.connection (Redis) or an existing options.queue');
+      throw new TypeError(
+        'BullMQExecutor: pass options.connection (Redis) or an existing options.queue',
+      );
     }
     const max = options.maxInlineBytes ?? DEFAULT_MAX_INLINE_BYTES;
     if (!(max > 0)) throw new RangeError(`BullMQExecutor: maxInlineBytes must be > 0, got ${max}`);
@@ -79,7 +92,13 @@ export class BullMQExecutor implements Executor {
 
   private async listen(): Promise<void> {
     const client = (await this.queue.client) as unknown as {
-      xrevrange(key: string, end: string, start: string, count: 'COUNT', n: number): Promise<[string, string[]][]>;
+      xrevrange(
+        key: string,
+        end: string,
+        start: string,
+        count: 'COUNT',
+        n: number,
+      ): Promise<[string, string[]][]>;
     };
     // Start reading events from the newest one now: '$' would miss events written between
     // our first job and QueueEvents' first blocking read.
@@ -109,7 +128,9 @@ export class BullMQExecutor implements Executor {
     const waiter = this.settle(jobId);
     if (!waiter) return;
     try {
-      const ret = (typeof returnvalue === 'string' ? JSON.parse(returnvalue) : returnvalue) as JobReturn;
+      const ret = (
+        typeof returnvalue === 'string' ? JSON.parse(returnvalue) : returnvalue
+      ) as JobReturn;
       waiter.resolve(deserialize(Buffer.from(ret.value, 'base64')));
     } catch (error) {
       waiter.reject(error as Error);
@@ -122,20 +143,28 @@ export class BullMQExecutor implements Executor {
     const waiter = this.settle(jobId);
     if (!waiter) return;
     if (STALLED.test(failedReason)) {
-      waiter.reject(new WorkerCrashedError(`The BullMQ worker running ${waiter.name} (job ${jobId}) died before finishing: ${failedReason}`));
+      waiter.reject(
+        new WorkerCrashedError(
+          `The BullMQ worker running ${waiter.name} (job ${jobId}) died before finishing: ${failedReason}`,
+        ),
+      );
       return;
     }
     const stack = job?.stacktrace?.at(-1) ?? undefined;
     const error = new Error(failedReason);
     // BullMQ keeps the message and the stack; the error's name is the stack's first word.
     const name = stack?.match(/^([A-Za-z_$][\w$]*):/)?.[1];
-    if (name && name !== 'Error') Object.defineProperty(error, 'name', { value: name, configurable: true, writable: true });
+    if (name && name !== 'Error')
+      Object.defineProperty(error, 'name', { value: name, configurable: true, writable: true });
     if (stack) error.stack = stack;
     waiter.reject(error);
   }
 
   async execute<R = unknown>(request: TaskRequest): Promise<R> {
-    if (!this.accepting) throw new ExecutorShutdownError('BullMQExecutor is shut down; create a new one to run more tasks.');
+    if (!this.accepting)
+      throw new ExecutorShutdownError(
+        'BullMQExecutor is shut down; create a new one to run more tasks.',
+      );
     const call = toCall(request, this.maxInlineBytes);
     if (call.args.byteLength > this.maxInlineBytes) {
       throw new PayloadTooLargeError(
@@ -147,17 +176,29 @@ export class BullMQExecutor implements Executor {
       v: 1,
       module: call.module,
       export: call.export,
-      args: Buffer.from(call.args.buffer, call.args.byteOffset, call.args.byteLength).toString('base64'),
+      args: Buffer.from(call.args.buffer, call.args.byteOffset, call.args.byteLength).toString(
+        'base64',
+      ),
       ...(call.result ? { result: call.result } : {}),
       maxResultBytes: this.maxInlineBytes,
     };
     const jobId = randomUUID();
     const name = `${call.export} (${call.module})`;
     const settled = new Promise<R>((resolve, reject) => {
-      const waiter: Waiter = { resolve: resolve as (value: unknown) => void, reject, timer: undefined, name };
+      const waiter: Waiter = {
+        resolve: resolve as (value: unknown) => void,
+        reject,
+        timer: undefined,
+        name,
+      };
       if (this.options.timeoutMs !== undefined) {
         waiter.timer = setTimeout(() => {
-          if (this.settle(jobId)) reject(new TaskTimeoutError(`Task ${name} (job ${jobId}) did not finish within ${this.options.timeoutMs} ms. Is a worker running on queue "${this.queue.name}"?`));
+          if (this.settle(jobId))
+            reject(
+              new TaskTimeoutError(
+                `Task ${name} (job ${jobId}) did not finish within ${this.options.timeoutMs} ms. Is a worker running on queue "${this.queue.name}"?`,
+              ),
+            );
         }, this.options.timeoutMs);
       }
       // Registered before the job exists, so its completion cannot be missed.
@@ -198,22 +239,35 @@ export class BullMQExecutor implements Executor {
         } catch {
           return; // a worker took it meanwhile: it runs to completion
         }
-        this.settle(jobId)?.reject(new TaskCancelledError(`BullMQExecutor shut down with cancelPending before job ${jobId} started.`));
+        this.settle(jobId)?.reject(
+          new TaskCancelledError(
+            `BullMQExecutor shut down with cancelPending before job ${jobId} started.`,
+          ),
+        );
       }),
     );
   }
 
   async shutdown(options: ShutdownOptions = {}): Promise<void> {
     this.accepting = false;
-    const cancelling = options.cancelPending ? this.ready.then(() => this.cancelWaiting()) : Promise.resolve();
+    const cancelling = options.cancelPending
+      ? this.ready.then(() => this.cancelWaiting())
+      : Promise.resolve();
     this.closing ??= (async () => {
       await cancelling.catch(() => {});
       const pending = [...this.waiters.values()].map(
-        (w) => new Promise<void>((resolve) => {
-          const { resolve: res, reject: rej } = w;
-          w.resolve = (v) => (res(v), resolve());
-          w.reject = (e) => (rej(e), resolve());
-        }),
+        (w) =>
+          new Promise<void>((resolve) => {
+            const { resolve: res, reject: rej } = w;
+            w.resolve = (v) => {
+              res(v);
+              resolve();
+            };
+            w.reject = (e) => {
+              rej(e);
+              resolve();
+            };
+          }),
       );
       await Promise.all(pending);
       await this.ready.catch(() => {});

@@ -1,6 +1,11 @@
 import { type ConnectionOptions, type Job, Worker, type WorkerOptions } from 'bullmq';
+import {
+  DEFAULT_MAX_INLINE_BYTES,
+  DEFAULT_QUEUE_NAME,
+  type JobPayload,
+  type JobReturn,
+} from './bullmq-payload.js';
 import { errorFromData, type TaskCall } from './call.js';
-import { DEFAULT_MAX_INLINE_BYTES, DEFAULT_QUEUE_NAME, type JobPayload, type JobReturn } from './bullmq-payload.js';
 import { runTask } from './run-task.js';
 
 export interface StartWorkerOptions {
@@ -17,8 +22,15 @@ export interface StartWorkerOptions {
 }
 
 function toCall(data: JobPayload): TaskCall {
-  if (data?.v !== 1 || typeof data.module !== 'string' || typeof data.export !== 'string' || typeof data.args !== 'string') {
-    throw new TypeError('Job data is not a @proxy/executor task (expected { v: 1, module, export, args }); is another producer using this queue?');
+  if (
+    data?.v !== 1 ||
+    typeof data.module !== 'string' ||
+    typeof data.export !== 'string' ||
+    typeof data.args !== 'string'
+  ) {
+    throw new TypeError(
+      'Job data is not a @proxy/executor task (expected { v: 1, module, export, args }); is another producer using this queue?',
+    );
   }
   return {
     module: data.module,
@@ -43,7 +55,8 @@ export async function processJob(job: Job<JobPayload, JobReturn>): Promise<JobRe
  * connector packages of the stores its proxies name. Close it with `await worker.close()`.
  */
 export function startWorker(options: StartWorkerOptions): Worker<JobPayload, JobReturn> {
-  if (!options?.connection) throw new TypeError('startWorker: options.connection (Redis) is required');
+  if (!options?.connection)
+    throw new TypeError('startWorker: options.connection (Redis) is required');
   return new Worker<JobPayload, JobReturn>(options.queueName ?? DEFAULT_QUEUE_NAME, processJob, {
     ...options.workerOptions,
     connection: options.connection,

@@ -58,10 +58,18 @@ export function toCall(request: TaskRequest, maxResultBytes?: number): TaskCall 
 }
 
 export function errorToData(error: unknown): RemoteErrorData {
-  if (error instanceof Error || (typeof error === 'object' && error !== null && 'message' in error)) {
+  if (
+    error instanceof Error ||
+    (typeof error === 'object' && error !== null && 'message' in error)
+  ) {
     const e = error as Error & { code?: unknown };
     const code = typeof e.code === 'string' || typeof e.code === 'number' ? e.code : undefined;
-    return { name: String(e.name ?? 'Error'), message: String(e.message), stack: e.stack, ...(code !== undefined ? { code } : {}) };
+    return {
+      name: String(e.name ?? 'Error'),
+      message: String(e.message),
+      stack: e.stack,
+      ...(code !== undefined ? { code } : {}),
+    };
   }
   return { name: 'Error', message: `Task threw a non-error value: ${String(error)}` };
 }
@@ -80,7 +88,8 @@ const ERROR_TYPES: Record<string, ErrorConstructor> = {
 export function errorFromData(data: RemoteErrorData): Error {
   const Ctor = Object.hasOwn(ERROR_TYPES, data.name) ? ERROR_TYPES[data.name]! : Error;
   const error = new Ctor(data.message);
-  if (error.name !== data.name) Object.defineProperty(error, 'name', { value: data.name, configurable: true, writable: true });
+  if (error.name !== data.name)
+    Object.defineProperty(error, 'name', { value: data.name, configurable: true, writable: true });
   if (data.stack !== undefined) error.stack = data.stack;
   if (data.code !== undefined) (error as { code?: unknown }).code = data.code;
   return error;

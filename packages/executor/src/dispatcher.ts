@@ -21,7 +21,8 @@ export class Dispatcher {
     private readonly capacity: number,
     private readonly owner: string,
   ) {
-    if (!(capacity >= 1)) throw new RangeError(`${owner}: concurrency must be >= 1, got ${capacity}`);
+    if (!(capacity >= 1))
+      throw new RangeError(`${owner}: concurrency must be >= 1, got ${capacity}`);
   }
 
   get pending(): number {
@@ -38,7 +39,11 @@ export class Dispatcher {
 
   run<T>(start: () => Promise<T>): Promise<T> {
     if (!this.accepting) {
-      return Promise.reject(new ExecutorShutdownError(`${this.owner} is shut down; create a new executor to run more tasks.`));
+      return Promise.reject(
+        new ExecutorShutdownError(
+          `${this.owner} is shut down; create a new executor to run more tasks.`,
+        ),
+      );
     }
     return new Promise<T>((resolve, reject) => {
       this.queue.push({ start, resolve: resolve as (value: unknown) => void, reject });
@@ -71,7 +76,11 @@ export class Dispatcher {
     if (!cancelPending) return;
     const cancelled = this.queue.splice(0);
     for (const task of cancelled) {
-      task.reject(new TaskCancelledError(`${this.owner} shut down with cancelPending before this task started.`));
+      task.reject(
+        new TaskCancelledError(
+          `${this.owner} shut down with cancelPending before this task started.`,
+        ),
+      );
     }
     this.notifyIdle();
   }

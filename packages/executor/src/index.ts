@@ -10,16 +10,16 @@ export {
 export type { Executor, ShutdownOptions, TaskResult } from './executor.js';
 export { InlineExecutor, type InlineExecutorOptions } from './inline-executor.js';
 export {
+  type Ctor,
   estimateSize,
   isPortablePolicy,
   type PolicyData,
   type PortablePolicy,
-  policyFromData,
   ProxyAlways,
   ProxyIfLargerThan,
   ProxyNever,
   ProxyType,
-  type Ctor,
+  policyFromData,
   type ShouldProxy,
 } from './policy.js';
 export { ProcessPoolExecutor, type ProcessPoolExecutorOptions } from './process-pool-executor.js';

@@ -20,12 +20,17 @@ export class InlineExecutor implements Executor {
   private closing: Promise<void> | undefined;
 
   constructor(options: InlineExecutorOptions = {}) {
-    this.dispatcher = new Dispatcher(options.concurrency ?? Number.POSITIVE_INFINITY, 'InlineExecutor');
+    this.dispatcher = new Dispatcher(
+      options.concurrency ?? Number.POSITIVE_INFINITY,
+      'InlineExecutor',
+    );
   }
 
   execute<R = unknown>(request: TaskRequest): Promise<R> {
     return this.dispatcher.run(async () => {
-      const fn = isTaskRef(request.task) ? await loadTask(request.task.module, request.task.export) : request.task;
+      const fn = isTaskRef(request.task)
+        ? await loadTask(request.task.module, request.task.export)
+        : request.task;
       return (await fn(...request.args)) as R;
     });
   }

@@ -2,11 +2,11 @@ import { LocalConnector, Store } from '@proxy/core';
 import {
   estimateSize,
   isPortablePolicy,
-  policyFromData,
   ProxyAlways,
   ProxyIfLargerThan,
   ProxyNever,
   ProxyType,
+  policyFromData,
 } from './policy.js';
 
 describe('policies', () => {
@@ -29,15 +29,23 @@ describe('policies', () => {
   });
 
   it('built-in policies are portable and survive toData/fromData; user classes are not', () => {
-    for (const policy of [ProxyAlways, ProxyNever, ProxyType(String, Buffer), ProxyIfLargerThan(10)]) {
+    for (const policy of [
+      ProxyAlways,
+      ProxyNever,
+      ProxyType(String, Buffer),
+      ProxyIfLargerThan(10),
+    ]) {
       expect(isPortablePolicy(policy)).toBe(true);
       const data = (policy as unknown as { toData(): never }).toData();
       const rebuilt = policyFromData(data);
-      for (const value of ['foobar', 42, Buffer.alloc(20), 'x'.repeat(11)]) expect(rebuilt(value)).toBe(policy(value));
+      for (const value of ['foobar', 42, Buffer.alloc(20), 'x'.repeat(11)])
+        expect(rebuilt(value)).toBe(policy(value));
     }
     class Point {}
     expect(isPortablePolicy(ProxyType(Point))).toBe(false);
-    expect(() => policyFromData({ kind: 'type', types: ['Point'] })).toThrow(/unknown built-in type "Point"/);
+    expect(() => policyFromData({ kind: 'type', types: ['Point'] })).toThrow(
+      /unknown built-in type "Point"/,
+    );
   });
 
   it('ProxyIfLargerThan compares the serialized size', () => {

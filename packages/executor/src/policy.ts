@@ -76,7 +76,8 @@ function matchesType(value: unknown, ctor: Ctor): boolean {
  */
 export function ProxyType(...types: Ctor[]): ShouldProxy | PortablePolicy {
   for (const t of types) {
-    if (typeof t !== 'function') throw new TypeError(`ProxyType expects constructors, got ${typeof t}`);
+    if (typeof t !== 'function')
+      throw new TypeError(`ProxyType expects constructors, got ${typeof t}`);
   }
   const fn: ShouldProxy = (value) => types.some((t) => matchesType(value, t));
   const names = types.map((t) => t.name);
@@ -89,7 +90,13 @@ export function ProxyType(...types: Ctor[]): ShouldProxy | PortablePolicy {
  * serialized to measure them (proxies count as their small factory).
  */
 export function estimateSize(value: unknown): number {
-  if (value === null || value === undefined || typeof value === 'boolean' || typeof value === 'number') return 8;
+  if (
+    value === null ||
+    value === undefined ||
+    typeof value === 'boolean' ||
+    typeof value === 'number'
+  )
+    return 8;
   if (typeof value === 'string') return Buffer.byteLength(value);
   if (typeof value === 'bigint') return 16;
   if (!isProxy(value)) {
@@ -100,7 +107,8 @@ export function estimateSize(value: unknown): number {
 
 /** Proxies values whose serialized size is larger than `bytes`. */
 export function ProxyIfLargerThan(bytes: number): PortablePolicy {
-  if (!Number.isFinite(bytes) || bytes < 0) throw new RangeError(`ProxyIfLargerThan(bytes): bytes must be >= 0, got ${bytes}`);
+  if (!Number.isFinite(bytes) || bytes < 0)
+    throw new RangeError(`ProxyIfLargerThan(bytes): bytes must be >= 0, got ${bytes}`);
   return portable((value) => estimateSize(value) > bytes, { kind: 'larger-than', bytes });
 }
 

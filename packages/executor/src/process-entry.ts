@@ -1,5 +1,5 @@
-import { runTask } from './run-task.js';
 import type { FromChild, ToChild } from './process-pool-executor.js';
+import { runTask } from './run-task.js';
 
 // The main module of each ProcessPoolExecutor child: runs one task per message.
 function send(message: FromChild): void {

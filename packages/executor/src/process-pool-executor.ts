@@ -74,7 +74,12 @@ export class ProcessPoolExecutor extends PooledExecutor {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     let onExit!: () => void;
-    const slot: Slot = { child, running: undefined, dead: false, exited: new Promise((resolve) => (onExit = resolve)) };
+    const slot: Slot = {
+      child,
+      running: undefined,
+      dead: false,
+      exited: new Promise((resolve) => (onExit = resolve)),
+    };
     child.on('message', (message: FromChild) => {
       const running = slot.running;
       if (message?.type !== 'result' || running === undefined || running.id !== message.id) return;
@@ -131,7 +136,11 @@ export class ProcessPoolExecutor extends PooledExecutor {
           slot.running = undefined;
           slot.dead = true;
           slot.child.kill('SIGKILL');
-          reject(new TaskTimeoutError(`Task ${call.export} (${call.module}) ran longer than ${this.options.timeoutMs} ms; child process ${slot.child.pid} was killed.`));
+          reject(
+            new TaskTimeoutError(
+              `Task ${call.export} (${call.module}) ran longer than ${this.options.timeoutMs} ms; child process ${slot.child.pid} was killed.`,
+            ),
+          );
         }, this.options.timeoutMs);
       }
       slot.child.send({ type: 'run', id, call } satisfies ToChild, (error) => {
@@ -143,7 +152,8 @@ export class ProcessPoolExecutor extends PooledExecutor {
   protected async closePool(): Promise<void> {
     const slots = [...this.slots];
     for (const slot of slots) {
-      if (!slot.dead && slot.child.connected) slot.child.send({ type: 'stop' } satisfies ToChild, () => {});
+      if (!slot.dead && slot.child.connected)
+        slot.child.send({ type: 'stop' } satisfies ToChild, () => {});
       else slot.child.kill('SIGKILL');
     }
     await Promise.all(slots.map((s) => s.exited));

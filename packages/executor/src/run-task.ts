@@ -5,7 +5,8 @@ import { loadTask } from './load-task.js';
 import { estimateSize, policyFromData } from './policy.js';
 
 async function encodeResult(call: TaskCall, result: unknown): Promise<Uint8Array> {
-  if (isProxy(result) || result === null || result === undefined || typeof result === 'boolean') return serialize(result);
+  if (isProxy(result) || result === null || result === undefined || typeof result === 'boolean')
+    return serialize(result);
   const policy = call.result?.policy ? policyFromData(call.result.policy) : undefined;
   const tooLarge = call.maxResultBytes !== undefined && estimateSize(result) > call.maxResultBytes;
   if (policy?.(result) || tooLarge) {

@@ -1,4 +1,11 @@
-import { type ConnectorKey, getFactory, isProxy, proxyState, type Store, StoreFactory } from '@proxy/core';
+import {
+  type ConnectorKey,
+  getFactory,
+  isProxy,
+  proxyState,
+  type Store,
+  StoreFactory,
+} from '@proxy/core';
 import type { ResultPolicy } from './call.js';
 import { ExecutorShutdownError, TaskCancelledError } from './errors.js';
 import type { Executor, ShutdownOptions, TaskResult } from './executor.js';
@@ -38,10 +45,16 @@ export class StoreExecutor<E extends Executor = Executor> {
   private closing: Promise<void> | undefined;
 
   constructor(executor: E, store: Store, options: StoreExecutorOptions = {}) {
-    if (typeof executor?.execute !== 'function') throw new TypeError('StoreExecutor: executor must be an Executor (InlineExecutor, WorkerPoolExecutor, …)');
-    if (typeof store?.proxy !== 'function') throw new TypeError('StoreExecutor: store must be a @proxy/core Store');
+    if (typeof executor?.execute !== 'function')
+      throw new TypeError(
+        'StoreExecutor: executor must be an Executor (InlineExecutor, WorkerPoolExecutor, …)',
+      );
+    if (typeof store?.proxy !== 'function')
+      throw new TypeError('StoreExecutor: store must be a @proxy/core Store');
     if (options.shouldProxy !== undefined && typeof options.shouldProxy !== 'function') {
-      throw new TypeError('StoreExecutor: shouldProxy must be a function such as ProxyType(String)');
+      throw new TypeError(
+        'StoreExecutor: shouldProxy must be a function such as ProxyType(String)',
+      );
     }
     this.executor = executor;
     this.store = store;
@@ -58,7 +71,11 @@ export class StoreExecutor<E extends Executor = Executor> {
   /** Runs `task(...args)`; resolves with its result (a proxy when the policy selects it). */
   submit<F extends AnyFunction>(task: Task<F>, ...args: Parameters<F>): Promise<TaskResult<F>> {
     if (this.closing) {
-      return Promise.reject(new ExecutorShutdownError('StoreExecutor is shut down; create a new one to run more tasks.'));
+      return Promise.reject(
+        new ExecutorShutdownError(
+          'StoreExecutor is shut down; create a new one to run more tasks.',
+        ),
+      );
     }
     const run = this.run(task, args) as Promise<TaskResult<F>>;
     const tracked = run.catch(() => {}).finally(() => this.inflight.delete(tracked));
@@ -71,7 +88,10 @@ export class StoreExecutor<E extends Executor = Executor> {
    * applied to each element. Resolves with the results in order; if any task fails, the others'
    * proxied results are released and the first error is thrown.
    */
-  async map<F extends AnyFunction>(task: Task<F>, ...iterables: Iterable<unknown>[]): Promise<TaskResult<F>[]> {
+  async map<F extends AnyFunction>(
+    task: Task<F>,
+    ...iterables: Iterable<unknown>[]
+  ): Promise<TaskResult<F>[]> {
     const iterators = iterables.map((it) => it[Symbol.iterator]());
     const runs: Promise<TaskResult<F>>[] = [];
     for (;;) {
@@ -83,7 +103,9 @@ export class StoreExecutor<E extends Executor = Executor> {
     const failure = settled.find((s) => s.status === 'rejected');
     if (failure) {
       await Promise.allSettled(
-        settled.map((s) => (s.status === 'fulfilled' ? releaseResult(this.store, s.value) : undefined)),
+        settled.map((s) =>
+          s.status === 'fulfilled' ? releaseResult(this.store, s.value) : undefined,
+        ),
       );
       throw failure.reason;
     }
@@ -98,9 +120,15 @@ export class StoreExecutor<E extends Executor = Executor> {
       this.staging.add(tracked);
       const sent = await staged;
       if (this.cancelRequested) {
-        throw new TaskCancelledError('StoreExecutor shut down with cancelPending before this task started.');
+        throw new TaskCancelledError(
+          'StoreExecutor shut down with cancelPending before this task started.',
+        );
       }
-      const result = await this.executor.execute({ task, args: sent, ...(this.resultPolicy ? { result: this.resultPolicy } : {}) });
+      const result = await this.executor.execute({
+        task,
+        args: sent,
+        ...(this.resultPolicy ? { result: this.resultPolicy } : {}),
+      });
       return await this.finishResult(result);
     } finally {
       // Inputs we proxied belong to this task alone: drop them however it ended.
@@ -143,7 +171,10 @@ export class StoreExecutor<E extends Executor = Executor> {
       const key = storeKeyOf(result);
       // Rebind to our store: a factory decoded here would otherwise build (and register) a
       // second store from the config it carries.
-      const own = key !== undefined && this.isOurs(result) ? this.store.proxyFromKey(key, { shape: proxyState(result)!.shape }) : result;
+      const own =
+        key !== undefined && this.isOurs(result)
+          ? this.store.proxyFromKey(key, { shape: proxyState(result)!.shape })
+          : result;
       return this.ownership ? takeOwnership(own) : own;
     }
     const appliedRemotely = this.resultPolicy?.policy !== undefined;

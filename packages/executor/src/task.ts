@@ -26,12 +26,19 @@ export type Task<F extends AnyFunction = AnyFunction> = TaskRef<F> | F;
  * directory here, so every worker reads the same file; package specifiers are resolved where
  * the task runs (from that process's working directory).
  */
-export function task<F extends AnyFunction = AnyFunction>(moduleUrlOrPath: string, exportName = 'default'): TaskRef<F> {
+export function task<F extends AnyFunction = AnyFunction>(
+  moduleUrlOrPath: string,
+  exportName = 'default',
+): TaskRef<F> {
   if (typeof moduleUrlOrPath !== 'string' || moduleUrlOrPath.length === 0) {
-    throw new TypeError('task(module, exportName): module must be a non-empty file URL, path or package specifier');
+    throw new TypeError(
+      'task(module, exportName): module must be a non-empty file URL, path or package specifier',
+    );
   }
   if (typeof exportName !== 'string' || exportName.length === 0) {
-    throw new TypeError(`task("${moduleUrlOrPath}", exportName): exportName must be a non-empty string`);
+    throw new TypeError(
+      `task("${moduleUrlOrPath}", exportName): exportName must be a non-empty string`,
+    );
   }
   const isRelative = moduleUrlOrPath.startsWith('./') || moduleUrlOrPath.startsWith('../');
   const module = isRelative ? path.resolve(moduleUrlOrPath) : moduleUrlOrPath;
@@ -39,7 +46,11 @@ export function task<F extends AnyFunction = AnyFunction>(moduleUrlOrPath: strin
 }
 
 export function isTaskRef(value: unknown): value is TaskRef {
-  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[TASK_BRAND] === true;
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    (value as Record<symbol, unknown>)[TASK_BRAND] === true
+  );
 }
 
 /** A short name for messages: `concat (/path/tasks.mjs)` or the function's name. */

@@ -5,7 +5,12 @@ import { FileConnector } from '@proxy/connector-file';
 import { Store } from '@proxy/core';
 
 /** A store over a fresh temporary directory; `cleanup()` removes the directory. */
-export function fileStore(name: string): { store: Store; dir: string; cleanup: () => void; files: () => string[] } {
+export function fileStore(name: string): {
+  store: Store;
+  dir: string;
+  cleanup: () => void;
+  files: () => string[];
+} {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'proxy-executor-'));
   const store = new Store(`${name}-${path.basename(dir)}`, new FileConnector({ storeDir: dir }));
   return {
@@ -15,4 +20,3 @@ export function fileStore(name: string): { store: Store; dir: string; cleanup: (
     files: () => fs.readdirSync(dir).filter((f) => !f.startsWith('.')),
   };
 }
-

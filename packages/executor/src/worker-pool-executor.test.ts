@@ -12,7 +12,10 @@ const fail = task<(message: string) => never>(FIXTURES, 'fail');
 const crash = task<(code: number) => never>(FIXTURES, 'crash');
 const sleep = task<(ms: number, value?: unknown) => unknown>(FIXTURES, 'sleep');
 const bytes = task<(n: number) => Buffer>(FIXTURES, 'bytes');
-const whereShared = task<(input: Buffer) => { worker: string; cached: boolean; length: number }>(FIXTURES, 'whereShared');
+const whereShared = task<(input: Buffer) => { worker: string; cached: boolean; length: number }>(
+  FIXTURES,
+  'whereShared',
+);
 
 describe('WorkerPoolExecutor (real worker threads, Piscina)', () => {
   afterEach(expectNoStoresLeft);
@@ -20,7 +23,9 @@ describe('WorkerPoolExecutor (real worker threads, Piscina)', () => {
   it('proxies inputs and results by policy across threads', async () => {
     const { store, cleanup, files } = fileStore('threads-concat');
     try {
-      await using executor = new StoreExecutor(new WorkerPoolExecutor({ maxThreads: 2 }), store, { shouldProxy: ProxyType(String, Buffer) });
+      await using executor = new StoreExecutor(new WorkerPoolExecutor({ maxThreads: 2 }), store, {
+        shouldProxy: ProxyType(String, Buffer),
+      });
       const result = await executor.submit(concat, 'foobar', 42);
       expect(isProxy(result)).toBe(true);
       expect(extract(result)).toBe('foobar-42');
@@ -38,9 +43,13 @@ describe('WorkerPoolExecutor (real worker threads, Piscina)', () => {
   it('many tasks sharing one proxied input fetch it at most once per worker', async () => {
     const { store, cleanup } = fileStore('threads-shared');
     try {
-      await using executor = new StoreExecutor(new WorkerPoolExecutor({ maxThreads: 2 }), store, { closeStore: true });
+      await using executor = new StoreExecutor(new WorkerPoolExecutor({ maxThreads: 2 }), store, {
+        closeStore: true,
+      });
       const input = await store.proxy(Buffer.alloc(1_000_000, 1));
-      const runs = await Promise.all(Array.from({ length: 20 }, () => executor.submit(whereShared, input)));
+      const runs = await Promise.all(
+        Array.from({ length: 20 }, () => executor.submit(whereShared, input)),
+      );
       const fetches = new Map<string, number>();
       for (const r of runs) {
         expect(r.length).toBe(1_000_000);
@@ -56,7 +65,9 @@ describe('WorkerPoolExecutor (real worker threads, Piscina)', () => {
   it('a throwing task rejects with its error and stack; its proxied input is evicted', async () => {
     const { store, cleanup, files } = fileStore('threads-fail');
     try {
-      await using executor = new StoreExecutor(new WorkerPoolExecutor({ maxThreads: 1 }), store, { shouldProxy: ProxyAlways });
+      await using executor = new StoreExecutor(new WorkerPoolExecutor({ maxThreads: 1 }), store, {
+        shouldProxy: ProxyAlways,
+      });
       const error = await executor.submit(fail, 'broken').catch((e: Error) => e);
       expect(error).toBeInstanceOf(RangeError);
       expect((error as Error).message).toBe('broken');
@@ -80,7 +91,8 @@ describe('WorkerPoolExecutor (real worker threads, Piscina)', () => {
     expect(pool.pendingCount).toBe(2);
     await pool.shutdown({ cancelPending: true });
     expect(await running).toBe('finished');
-    for (const q of await queued) expect(q).toMatchObject({ status: 'rejected', reason: { name: 'TaskCancelledError' } });
+    for (const q of await queued)
+      expect(q).toMatchObject({ status: 'rejected', reason: { name: 'TaskCancelledError' } });
     expect(pool.pool.threads).toHaveLength(0);
   });
 });

@@ -55,23 +55,31 @@ export class WorkerPoolExecutor extends PooledExecutor {
   protected async dispatch(call: TaskCall): Promise<Outcome> {
     const args = call.args;
     // Transfer the argument bytes when they own their memory (serialize() output does).
-    const transferList = args.byteOffset === 0 && args.byteLength === args.buffer.byteLength ? [args.buffer as ArrayBuffer] : [];
+    const transferList =
+      args.byteOffset === 0 && args.byteLength === args.buffer.byteLength
+        ? [args.buffer as ArrayBuffer]
+        : [];
     const signal = this.timeoutMs !== undefined ? AbortSignal.timeout(this.timeoutMs) : undefined;
     let wire: WireOutcome;
     try {
       wire = await this.pool.run(call, { transferList, signal });
     } catch (error) {
       if (signal?.aborted) {
-        throw new TaskTimeoutError(`Task ${call.export} (${call.module}) ran longer than ${this.timeoutMs} ms; its worker thread was terminated.`, {
-          cause: error,
-        });
+        throw new TaskTimeoutError(
+          `Task ${call.export} (${call.module}) ran longer than ${this.timeoutMs} ms; its worker thread was terminated.`,
+          {
+            cause: error,
+          },
+        );
       }
       throw new WorkerCrashedError(
         `The worker thread running ${call.export} (${call.module}) died before answering: ${(error as Error).message}`,
         { cause: error },
       );
     }
-    return wire instanceof Uint8Array ? { ok: true, value: wire } : { ok: false, error: wire.error };
+    return wire instanceof Uint8Array
+      ? { ok: true, value: wire }
+      : { ok: false, error: wire.error };
   }
 
   protected async closePool(): Promise<void> {

@@ -4,7 +4,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { FileConnector } from '@proxy/connector-file';
-import { type RedisServer, redisServerAvailable, startRedisServer } from '@proxy/connector-test-suite';
+import {
+  type RedisServer,
+  redisServerAvailable,
+  startRedisServer,
+} from '@proxy/connector-test-suite';
 import { Store } from '@proxy/core';
 import {
   type Executor,
@@ -28,7 +32,9 @@ const SHARED_TASKS = 100;
 
 // Task modules as data: URLs, so the benchmark needs no files of its own. The shared-input
 // task imports core by its resolved file URL: the same module instance the worker uses.
-const coreUrl = pathToFileURL(createRequire(path.join(process.cwd(), 'x.js')).resolve('@proxy/core')).href;
+const coreUrl = pathToFileURL(
+  createRequire(path.join(process.cwd(), 'x.js')).resolve('@proxy/core'),
+).href;
 const source = `
 import { threadId } from 'node:worker_threads';
 import { getFactory, getStore } from '${coreUrl}';
@@ -40,7 +46,10 @@ export function where(input) {
 }`;
 const tasksUrl = `data:text/javascript,${encodeURIComponent(source)}`;
 const length = task<(buf: Buffer) => number>(tasksUrl, 'length');
-const where = task<(input: Buffer) => { worker: string; cached: boolean; length: number }>(tasksUrl, 'where');
+const where = task<(input: Buffer) => { worker: string; cached: boolean; length: number }>(
+  tasksUrl,
+  'where',
+);
 
 async function medianOf(label: string, run: () => Promise<unknown>): Promise<number> {
   await run(); // warm-up: threads, children, module loads
@@ -57,12 +66,24 @@ async function medianOf(label: string, run: () => Promise<unknown>): Promise<num
 
 function fileStore(name: string): { store: Store; cleanup: () => void } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-executor-'));
-  return { store: new Store(name, new FileConnector({ storeDir: dir })), cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) };
+  return {
+    store: new Store(name, new FileConnector({ storeDir: dir })),
+    cleanup: () => fs.rmSync(dir, { recursive: true, force: true }),
+  };
 }
 
-async function compare(report: Report, name: string, executor: Executor, byValue: () => Promise<number>, target?: { text: string; ratio: number }): Promise<void> {
+async function compare(
+  report: Report,
+  name: string,
+  executor: Executor,
+  byValue: () => Promise<number>,
+  target?: { text: string; ratio: number },
+): Promise<void> {
   const { store, cleanup } = fileStore(`bench-executor-${name}`);
-  const proxied = new StoreExecutor(executor, store, { shouldProxy: ProxyAlways, closeStore: true });
+  const proxied = new StoreExecutor(executor, store, {
+    shouldProxy: ProxyAlways,
+    closeStore: true,
+  });
   const big = Buffer.alloc(TEN_MB, 1);
   try {
     const raw = await medianOf(`${name} by value`, byValue);
@@ -85,7 +106,9 @@ async function compare(report: Report, name: string, executor: Executor, byValue
 async function sharedInput(report: Report): Promise<void> {
   const { store, cleanup } = fileStore('bench-executor-shared');
   const threads = 2;
-  const executor = new StoreExecutor(new WorkerPoolExecutor({ maxThreads: threads }), store, { closeStore: true });
+  const executor = new StoreExecutor(new WorkerPoolExecutor({ maxThreads: threads }), store, {
+    closeStore: true,
+  });
   const big = Buffer.alloc(TEN_MB, 2);
   try {
     const input = await store.proxy(big);
@@ -133,19 +156,37 @@ async function bullmq(report: Report): Promise<void> {
   const worker = startWorker({ queueName: 'bench-executor', connection });
   // The raw baseline: what a BullMQ user does without proxies, the bytes base64 in the job.
   const rawQueue = new Queue('bench-raw', { connection });
-  const rawWorker = new Worker('bench-raw', async (job) => Buffer.from(job.data.buf as string, 'base64').length, { connection });
+  const rawWorker = new Worker(
+    'bench-raw',
+    async (job) => Buffer.from(job.data.buf as string, 'base64').length,
+    { connection },
+  );
   const rawEvents = new QueueEvents('bench-raw', { connection });
   try {
-    await Promise.all([worker.waitUntilReady(), rawWorker.waitUntilReady(), rawEvents.waitUntilReady()]);
+    await Promise.all([
+      worker.waitUntilReady(),
+      rawWorker.waitUntilReady(),
+      rawEvents.waitUntilReady(),
+    ]);
     const big = Buffer.alloc(TEN_MB, 1);
     const byValue = async () => {
-      const job = await rawQueue.add('length', { buf: big.toString('base64') }, { removeOnComplete: true });
+      const job = await rawQueue.add(
+        'length',
+        { buf: big.toString('base64') },
+        { removeOnComplete: true },
+      );
       return (await job.waitUntilFinished(rawEvents)) as number;
     };
-    await compare(report, 'bullmq', new BullMQExecutor({ queueName: 'bench-executor', connection }), byValue, {
-      text: 'proxied >= 10x faster than by value',
-      ratio: 10,
-    });
+    await compare(
+      report,
+      'bullmq',
+      new BullMQExecutor({ queueName: 'bench-executor', connection }),
+      byValue,
+      {
+        text: 'proxied >= 10x faster than by value',
+        ratio: 10,
+      },
+    );
   } finally {
     await Promise.all([worker.close(), rawWorker.close(), rawEvents.close(), rawQueue.close()]);
     await redis.stop();
