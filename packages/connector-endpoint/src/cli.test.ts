@@ -45,9 +45,26 @@ describe('proxy-endpoint CLI', () => {
 
   test('configure writes config.toml; a second configure or a bad name fails', async () => {
     const dataDir = path.join(home, 'elsewhere');
-    const r = await cli(home, 'configure', 'site-a', '--port', '12345', '--storage', 'file', '--data-dir', dataDir, '--max-object-size', '10MiB', '--token', 'tok');
+    const r = await cli(
+      home,
+      'configure',
+      'site-a',
+      '--port',
+      '12345',
+      '--storage',
+      'file',
+      '--data-dir',
+      dataDir,
+      '--max-object-size',
+      '10MiB',
+      '--token',
+      'tok',
+    );
     expect(r.code).toBe(0);
-    const toml = parse(fs.readFileSync(path.join(home, 'site-a', 'config.toml'), 'utf8')) as Record<string, unknown>;
+    const toml = parse(fs.readFileSync(path.join(home, 'site-a', 'config.toml'), 'utf8')) as Record<
+      string,
+      unknown
+    >;
     expect(toml).toMatchObject({
       name: 'site-a',
       host: '127.0.0.1',
@@ -56,7 +73,9 @@ describe('proxy-endpoint CLI', () => {
       storage: { kind: 'file', data_dir: dataDir, max_object_size: 10 * 1024 * 1024 },
     });
     expect(readConfig('site-a', home).uuid).toBe(toml.uuid);
-    expect((fs.statSync(path.join(home, 'site-a', 'config.toml')).mode & 0o777).toString(8)).toBe('600');
+    expect((fs.statSync(path.join(home, 'site-a', 'config.toml')).mode & 0o777).toString(8)).toBe(
+      '600',
+    );
     const again = await cli(home, 'configure', 'site-a', '--port', '12345');
     expect(again.code).not.toBe(0);
     expect(again.stderr).toContain('already exists');
@@ -73,7 +92,9 @@ describe('proxy-endpoint CLI', () => {
 
   test('start --detach, list, test put/get/exists/evict, stop leaves no process, remove', async () => {
     const port = await freePort();
-    expect((await cli(home, 'configure', 'ep', '--port', String(port), '--storage', 'file')).code).toBe(0);
+    expect(
+      (await cli(home, 'configure', 'ep', '--port', String(port), '--storage', 'file')).code,
+    ).toBe(0);
     const uuid = readConfig('ep', home).uuid;
 
     const started = await cli(home, 'start', 'ep', '--detach');
@@ -90,7 +111,9 @@ describe('proxy-endpoint CLI', () => {
       expect(again.stderr).toContain('already running');
 
       const list = await cli(home, 'list');
-      expect(list.stdout).toMatch(new RegExp(`^ep\\s+RUNNING\\s+${uuid}\\s+http://127\\.0\\.0\\.1:${port}$`, 'm'));
+      expect(list.stdout).toMatch(
+        new RegExp(`^ep\\s+RUNNING\\s+${uuid}\\s+http://127\\.0\\.0\\.1:${port}$`, 'm'),
+      );
 
       const put = await cli(home, 'test', 'ep', 'put', 'hello endpoint');
       expect(put.code).toBe(0);

@@ -2,17 +2,25 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { Argument, Command, InvalidArgumentError, Option } from 'commander';
 import { deserialize, serialize } from '@proxy/core';
+import { Argument, Command, InvalidArgumentError, Option } from 'commander';
 import { listConfigs, newConfig, parseSize, readConfig, writeConfig } from './endpoint-config.js';
 import { EndpointConnector } from './endpoint-connector.js';
 import { endpointPaths, proxyHome } from './home.js';
-import { clientAddress, endpointStatus, isAlive, readPid, startDetached, stopEndpoint } from './process-control.js';
+import {
+  clientAddress,
+  endpointStatus,
+  isAlive,
+  readPid,
+  startDetached,
+  stopEndpoint,
+} from './process-control.js';
 import { runEndpoint } from './run-endpoint.js';
 
 function intOption(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new InvalidArgumentError('a port in 1-65535');
+  if (!Number.isInteger(n) || n < 1 || n > 65535)
+    throw new InvalidArgumentError('a port in 1-65535');
   return n;
 }
 
@@ -52,24 +60,48 @@ function program(): Command {
     .argument('<name>', 'endpoint name ([A-Za-z0-9_-]+)')
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--port <port>', 'port to listen on (default: a free one in 10240-20480)', intOption)
-    .addOption(new Option('--storage <kind>', 'where objects are kept').choices(['memory', 'file']).default('memory'))
+    .addOption(
+      new Option('--storage <kind>', 'where objects are kept')
+        .choices(['memory', 'file'])
+        .default('memory'),
+    )
     .option('--data-dir <dir>', 'folder of the file storage (default: <home>/<name>/data)')
-    .option('--max-object-size <size>', 'largest object accepted, e.g. 100MB or 1GiB', sizeOption, 100_000_000)
+    .option(
+      '--max-object-size <size>',
+      'largest object accepted, e.g. 100MB or 1GiB',
+      sizeOption,
+      100_000_000,
+    )
     .option('--token <token>', 'require "Authorization: Bearer <token>" on every request')
-    .action(async (name: string, o: { host: string; port?: number; storage: 'memory' | 'file'; dataDir?: string; maxObjectSize: number; token?: string }) => {
-      const paths = endpointPaths(name, home());
-      if (fs.existsSync(paths.config)) throw new Error(`endpoint "${name}" already exists (${paths.config}); remove it first`);
-      const config = newConfig(name, {
-        host: o.host,
-        port: o.port ?? (await pickPort()),
-        storage: o.storage,
-        maxObjectSize: o.maxObjectSize,
-        ...(o.dataDir !== undefined && { dataDir: o.dataDir }),
-        ...(o.token !== undefined && { token: o.token }),
-      });
-      const file = writeConfig(config, home());
-      console.log(`configured endpoint ${name} (${config.uuid}) at ${clientAddress(config.host, config.port)} in ${file}`);
-    });
+    .action(
+      async (
+        name: string,
+        o: {
+          host: string;
+          port?: number;
+          storage: 'memory' | 'file';
+          dataDir?: string;
+          maxObjectSize: number;
+          token?: string;
+        },
+      ) => {
+        const paths = endpointPaths(name, home());
+        if (fs.existsSync(paths.config))
+          throw new Error(`endpoint "${name}" already exists (${paths.config}); remove it first`);
+        const config = newConfig(name, {
+          host: o.host,
+          port: o.port ?? (await pickPort()),
+          storage: o.storage,
+          maxObjectSize: o.maxObjectSize,
+          ...(o.dataDir !== undefined && { dataDir: o.dataDir }),
+          ...(o.token !== undefined && { token: o.token }),
+        });
+        const file = writeConfig(config, home());
+        console.log(
+          `configured endpoint ${name} (${config.uuid}) at ${clientAddress(config.host, config.port)} in ${file}`,
+        );
+      },
+    );
 
   cli
     .command('start')
@@ -83,7 +115,8 @@ function program(): Command {
         return;
       }
       const running = readPid(name, home());
-      if (running !== null && isAlive(running)) throw new Error(`endpoint "${name}" is already running (pid ${running})`);
+      if (running !== null && isAlive(running))
+        throw new Error(`endpoint "${name}" is already running (pid ${running})`);
       const { pid, address } = await startDetached(path.resolve(process.argv[1]!), name, home());
       console.log(`endpoint ${name} (${config.uuid}) listening on ${address} pid ${pid}`);
     });
@@ -95,7 +128,9 @@ function program(): Command {
     .action(async (name: string) => {
       readConfig(name, home());
       const pid = await stopEndpoint(name, home());
-      console.log(pid === null ? `endpoint ${name} is not running` : `stopped endpoint ${name} (pid ${pid})`);
+      console.log(
+        pid === null ? `endpoint ${name} is not running` : `stopped endpoint ${name} (pid ${pid})`,
+      );
     });
 
   cli
@@ -111,7 +146,13 @@ function program(): Command {
       if (rows.length === 0) return console.log(`no endpoints configured in ${home()}`);
       const table = [['NAME', 'STATUS', 'UUID', 'ADDRESS'], ...rows];
       const widths = table[0]!.map((_, i) => Math.max(...table.map((r) => r[i]!.length)));
-      for (const r of table) console.log(r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
+      for (const r of table)
+        console.log(
+          r
+            .map((c, i) => c.padEnd(widths[i]!))
+            .join('  ')
+            .trimEnd(),
+        );
     });
 
   cli
@@ -121,21 +162,25 @@ function program(): Command {
     .action((name: string) => {
       const paths = endpointPaths(name, home());
       if (!fs.existsSync(paths.dir)) throw new Error(`no endpoint named "${name}" in ${home()}`);
-      if (endpointStatus(name, home()) === 'RUNNING') throw new Error(`endpoint "${name}" is running; stop it first`);
+      if (endpointStatus(name, home()) === 'RUNNING')
+        throw new Error(`endpoint "${name}" is running; stop it first`);
       fs.rmSync(paths.dir, { recursive: true, force: true });
       console.log(`removed endpoint ${name}`);
     });
 
   cli
     .command('test')
-    .description('talk to an endpoint through EndpointConnector: put DATA | get KEY | exists KEY | evict KEY')
+    .description(
+      'talk to an endpoint through EndpointConnector: put DATA | get KEY | exists KEY | evict KEY',
+    )
     .argument('<name>')
     .addArgument(new Argument('<operation>').choices(['put', 'get', 'exists', 'evict']))
     .argument('<value>', 'the string to put, or the key (object id) printed by put')
     .action(async (name: string, operation: 'put' | 'get' | 'exists' | 'evict', value: string) => {
       const connector = new EndpointConnector({ endpoints: [name], home: home() });
       try {
-        if (operation === 'put') return console.log((await connector.put(serialize(value))).objectId);
+        if (operation === 'put')
+          return console.log((await connector.put(serialize(value))).objectId);
         const key = { objectId: value, endpointId: (await connector.endpoint()).uuid };
         if (operation === 'exists') return console.log(String(await connector.exists(key)));
         if (operation === 'evict') {

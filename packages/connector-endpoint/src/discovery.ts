@@ -22,7 +22,10 @@ export interface HomeEndpoint {
 }
 
 /** Addresses pass through; names and uuids are looked up in the endpoint config folder. */
-export function candidatesFor(entries: readonly string[], home = proxyHome()): { candidates: Candidate[]; problems: string[] } {
+export function candidatesFor(
+  entries: readonly string[],
+  home = proxyHome(),
+): { candidates: Candidate[]; problems: string[] } {
   const candidates: Candidate[] = [];
   const problems: string[] = [];
   let configs: ReturnType<typeof listConfigs> | undefined;
@@ -33,7 +36,9 @@ export function candidatesFor(entries: readonly string[], home = proxyHome()): {
     }
     if (isUuid(entry)) {
       configs ??= listConfigs(home);
-      const found = configs.find((c) => c.config?.uuid.toLowerCase() === entry.toLowerCase())?.config;
+      const found = configs.find(
+        (c) => c.config?.uuid.toLowerCase() === entry.toLowerCase(),
+      )?.config;
       if (found) candidates.push(fromConfig(found));
       else problems.push(`${entry}: no endpoint with this uuid is configured in ${home}`);
       continue;
@@ -81,17 +86,25 @@ export async function findHome(
       }
       const info = JSON.parse(text) as { uuid?: unknown; maxObjectSize?: unknown };
       if (!isUuid(info.uuid)) {
-        problems.push(`${candidate.address}: not an endpoint (GET /endpoint gave ${text.slice(0, 100)})`);
+        problems.push(
+          `${candidate.address}: not an endpoint (GET /endpoint gave ${text.slice(0, 100)})`,
+        );
         continue;
       }
-      if (candidate.expectedUuid && info.uuid.toLowerCase() !== candidate.expectedUuid.toLowerCase()) {
-        problems.push(`${candidate.address}: answers as endpoint ${info.uuid}, expected ${candidate.expectedUuid}`);
+      if (
+        candidate.expectedUuid &&
+        info.uuid.toLowerCase() !== candidate.expectedUuid.toLowerCase()
+      ) {
+        problems.push(
+          `${candidate.address}: answers as endpoint ${info.uuid}, expected ${candidate.expectedUuid}`,
+        );
         continue;
       }
       return {
         address: candidate.address,
         uuid: info.uuid,
-        maxObjectSize: typeof info.maxObjectSize === 'number' ? info.maxObjectSize : Number.POSITIVE_INFINITY,
+        maxObjectSize:
+          typeof info.maxObjectSize === 'number' ? info.maxObjectSize : Number.POSITIVE_INFINITY,
         ...(token !== undefined && { token }),
       };
     } catch (error) {

@@ -33,7 +33,8 @@ export class EndpointConfigError extends ProxyStoreError {
 }
 
 export function assertEndpointName(name: string): void {
-  if (!NAME.test(name)) throw new EndpointConfigError(`Endpoint name "${name}" must match [A-Za-z0-9_-]+`);
+  if (!NAME.test(name))
+    throw new EndpointConfigError(`Endpoint name "${name}" must match [A-Za-z0-9_-]+`);
 }
 
 const UNITS: Record<string, number> = {
@@ -52,7 +53,10 @@ export function parseSize(text: string | number): number {
   if (typeof text === 'number') return text;
   const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(text);
   const unit = m ? UNITS[m[2]!.toLowerCase()] : undefined;
-  if (!m || unit === undefined) throw new EndpointConfigError(`Cannot read size "${text}" (use bytes or a unit: KB, MB, GB, KiB, MiB, GiB)`);
+  if (!m || unit === undefined)
+    throw new EndpointConfigError(
+      `Cannot read size "${text}" (use bytes or a unit: KB, MB, GB, KiB, MiB, GiB)`,
+    );
   return Math.floor(Number(m[1]) * unit);
 }
 
@@ -62,19 +66,28 @@ export function validateConfig(raw: Record<string, unknown>, where: string): End
     throw new EndpointConfigError(`${where}: ${what}`);
   };
   const name = raw.name;
-  if (typeof name !== 'string' || !NAME.test(name)) fail(`"name" must match [A-Za-z0-9_-]+, got ${JSON.stringify(name)}`);
+  if (typeof name !== 'string' || !NAME.test(name))
+    fail(`"name" must match [A-Za-z0-9_-]+, got ${JSON.stringify(name)}`);
   if (!isUuid(raw.uuid)) fail(`"uuid" must be a uuid, got ${JSON.stringify(raw.uuid)}`);
-  if (typeof raw.host !== 'string' || raw.host.length === 0) fail('"host" must be a non-empty string');
+  if (typeof raw.host !== 'string' || raw.host.length === 0)
+    fail('"host" must be a non-empty string');
   const port = Number(raw.port);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) fail(`"port" must be in 1-65535, got ${JSON.stringify(raw.port)}`);
-  if (raw.token !== undefined && (typeof raw.token !== 'string' || raw.token.length === 0)) fail('"token" must be a non-empty string');
+  if (!Number.isInteger(port) || port < 1 || port > 65535)
+    fail(`"port" must be in 1-65535, got ${JSON.stringify(raw.port)}`);
+  if (raw.token !== undefined && (typeof raw.token !== 'string' || raw.token.length === 0))
+    fail('"token" must be a non-empty string');
   const storage = (raw.storage ?? {}) as Record<string, unknown>;
   const kind = storage.kind ?? 'memory';
-  if (kind !== 'memory' && kind !== 'file') fail(`"storage.kind" must be "memory" or "file", got ${JSON.stringify(kind)}`);
-  const maxObjectSize = Number(storage.max_object_size ?? storage.maxObjectSize ?? DEFAULT_MAX_OBJECT_SIZE);
-  if (!Number.isSafeInteger(maxObjectSize) || maxObjectSize < 1) fail('"storage.max_object_size" must be a positive integer (bytes)');
+  if (kind !== 'memory' && kind !== 'file')
+    fail(`"storage.kind" must be "memory" or "file", got ${JSON.stringify(kind)}`);
+  const maxObjectSize = Number(
+    storage.max_object_size ?? storage.maxObjectSize ?? DEFAULT_MAX_OBJECT_SIZE,
+  );
+  if (!Number.isSafeInteger(maxObjectSize) || maxObjectSize < 1)
+    fail('"storage.max_object_size" must be a positive integer (bytes)');
   const dataDir = storage.data_dir ?? storage.dataDir;
-  if (dataDir !== undefined && typeof dataDir !== 'string') fail('"storage.data_dir" must be a path');
+  if (dataDir !== undefined && typeof dataDir !== 'string')
+    fail('"storage.data_dir" must be a path');
   return {
     name: name as string,
     uuid: raw.uuid as string,
@@ -97,7 +110,9 @@ export function readConfig(name: string, home = proxyHome()): EndpointConfig {
     text = fs.readFileSync(file, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new EndpointConfigError(`No endpoint named "${name}" in ${home} (run \`proxy-endpoint configure ${name}\`)`);
+      throw new EndpointConfigError(
+        `No endpoint named "${name}" in ${home} (run \`proxy-endpoint configure ${name}\`)`,
+      );
     }
     throw error;
   }
@@ -160,7 +175,9 @@ export function newConfig(name: string, options: NewConfigOptions): EndpointConf
 }
 
 /** Every endpoint folder in the home; unreadable ones come back with their error. */
-export function listConfigs(home = proxyHome()): { name: string; config?: EndpointConfig; error?: string }[] {
+export function listConfigs(
+  home = proxyHome(),
+): { name: string; config?: EndpointConfig; error?: string }[] {
   let entries: fs.Dirent[];
   try {
     entries = fs.readdirSync(home, { withFileTypes: true });

@@ -41,7 +41,9 @@ describe('EndpointConnector (file storage)', () => {
     expect(key.endpointId).toBe(file.uuid);
     const onDisk = fs.readFileSync(`${file.home}/${file.name}/data/${key.objectId}`);
     expect(Buffer.compare(onDisk, data)).toBe(0);
-    expect(fs.readdirSync(`${file.home}/${file.name}/data`).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+    expect(
+      fs.readdirSync(`${file.home}/${file.name}/data`).filter((f) => f.endsWith('.tmp')),
+    ).toEqual([]);
     await c.evict(key);
     expect(fs.existsSync(`${file.home}/${file.name}/data/${key.objectId}`)).toBe(false);
   });
@@ -57,7 +59,10 @@ describe('EndpointConnector (file storage)', () => {
 
 describe('EndpointConnector discovery', () => {
   test('finds endpoints by name and by uuid through the config dir (token from the config)', async () => {
-    await using byName = new EndpointConnector({ endpoints: ['no-such-endpoint', memory.name], home: memory.home });
+    await using byName = new EndpointConnector({
+      endpoints: ['no-such-endpoint', memory.name],
+      home: memory.home,
+    });
     expect((await byName.endpoint()).address).toBe(memory.address);
     await using byUuid = new EndpointConnector({ endpoints: [memory.uuid], home: memory.home });
     const key = await byUuid.put(Buffer.from('by uuid'));
@@ -68,7 +73,10 @@ describe('EndpointConnector discovery', () => {
 
   test('the first reachable endpoint of the list becomes home', async () => {
     const dead = `http://127.0.0.1:${await freePort()}`;
-    await using c = new EndpointConnector({ endpoints: [dead, file.address, memory.address], timeoutMs: 2000 });
+    await using c = new EndpointConnector({
+      endpoints: [dead, file.address, memory.address],
+      timeoutMs: 2000,
+    });
     expect((await c.endpoint()).uuid).toBe(file.uuid);
   });
 
@@ -83,13 +91,19 @@ describe('EndpointConnector discovery', () => {
 
   test('a wrong token is a ConnectorError mentioning 401', async () => {
     await using c = new EndpointConnector({ endpoints: [memory.address], token: 'wrong' });
-    await expect(c.exists({ objectId: 'a', endpointId: memory.uuid })).rejects.toThrow(/401.*wrong token/);
+    await expect(c.exists({ objectId: 'a', endpointId: memory.uuid })).rejects.toThrow(
+      /401.*wrong token/,
+    );
   });
 
   test('bad options are rejected in the constructor', () => {
     expect(() => new EndpointConnector({ endpoints: [] })).toThrow(TypeError);
-    expect(() => new EndpointConnector({ endpoints: [memory.address], timeoutMs: 0 })).toThrow(TypeError);
-    expect(() => new EndpointConnector({ endpoints: [memory.address], token: '' })).toThrow(TypeError);
+    expect(() => new EndpointConnector({ endpoints: [memory.address], timeoutMs: 0 })).toThrow(
+      TypeError,
+    );
+    expect(() => new EndpointConnector({ endpoints: [memory.address], token: '' })).toThrow(
+      TypeError,
+    );
   });
 });
 
@@ -102,8 +116,12 @@ describe('EndpointConnector keys and peering', () => {
 
   test('malformed keys fail before any request, even with no endpoint up', async () => {
     const c = new EndpointConnector({ endpoints: [`http://127.0.0.1:${await freePort()}`] });
-    await expect(c.get({ objectId: 'a/b', endpointId: memory.uuid })).rejects.toBeInstanceOf(InvalidKeyError);
-    await expect(c.set({ objectId: 'a', endpointId: 'x' }, Buffer.from('x'))).rejects.toBeInstanceOf(InvalidKeyError);
+    await expect(c.get({ objectId: 'a/b', endpointId: memory.uuid })).rejects.toBeInstanceOf(
+      InvalidKeyError,
+    );
+    await expect(
+      c.set({ objectId: 'a', endpointId: 'x' }, Buffer.from('x')),
+    ).rejects.toBeInstanceOf(InvalidKeyError);
     await c.close();
   });
 
@@ -144,7 +162,10 @@ describe('EndpointConnector when the server goes away', () => {
     const port = await freePort();
     await new Promise<void>((r) => silent.listen(port, '127.0.0.1', r));
     try {
-      await using c = new EndpointConnector({ endpoints: [`http://127.0.0.1:${port}`], timeoutMs: 500 });
+      await using c = new EndpointConnector({
+        endpoints: [`http://127.0.0.1:${port}`],
+        timeoutMs: 500,
+      });
       const started = Date.now();
       const err = await c.newKey().catch((e: unknown) => e);
       expect(Date.now() - started).toBeLessThan(2000);

@@ -51,22 +51,30 @@ export class EndpointConnector implements DeferrableConnector<EndpointKey> {
 
   constructor(options: EndpointConnectorOptions) {
     if (!options || !Array.isArray(options.endpoints) || options.endpoints.length === 0) {
-      throw new TypeError('EndpointConnector: "endpoints" must be a non-empty array of addresses, names or uuids');
+      throw new TypeError(
+        'EndpointConnector: "endpoints" must be a non-empty array of addresses, names or uuids',
+      );
     }
     for (const e of options.endpoints) {
-      if (typeof e !== 'string' || e.length === 0) throw new TypeError(`EndpointConnector: bad endpoint entry ${JSON.stringify(e)}`);
+      if (typeof e !== 'string' || e.length === 0)
+        throw new TypeError(`EndpointConnector: bad endpoint entry ${JSON.stringify(e)}`);
     }
-    if (options.token !== undefined && (typeof options.token !== 'string' || options.token.length === 0)) {
+    if (
+      options.token !== undefined &&
+      (typeof options.token !== 'string' || options.token.length === 0)
+    ) {
       throw new TypeError('EndpointConnector: "token" must be a non-empty string');
     }
     const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new TypeError(`EndpointConnector: "timeoutMs" must be > 0, got ${timeoutMs}`);
+    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0)
+      throw new TypeError(`EndpointConnector: "timeoutMs" must be > 0, got ${timeoutMs}`);
     this.endpoints = [...options.endpoints];
     this.timeoutMs = timeoutMs;
     this.token = options.token;
     this.home = options.home;
     this.ownsDispatcher = options.dispatcher === undefined;
-    this.dispatcher = options.dispatcher ?? new Agent({ connect: { timeout: timeoutMs }, keepAliveTimeout: 4000 });
+    this.dispatcher =
+      options.dispatcher ?? new Agent({ connect: { timeout: timeoutMs }, keepAliveTimeout: 4000 });
   }
 
   static fromConfig(options: Record<string, unknown>): EndpointConnector {
@@ -117,7 +125,10 @@ export class EndpointConnector implements DeferrableConnector<EndpointKey> {
       );
     }
     // The body goes to the socket as it is: no copy on this side.
-    const res = await this.call(home, 'POST', '/set', key, { body: data, empty: data.byteLength === 0 });
+    const res = await this.call(home, 'POST', '/set', key, {
+      body: data,
+      empty: data.byteLength === 0,
+    });
     await this.expectOk(home, res, 'set', key);
   }
 
@@ -166,11 +177,16 @@ export class EndpointConnector implements DeferrableConnector<EndpointKey> {
     const deadline = timeoutMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + timeoutMs;
     for (;;) {
       const slice = Math.max(0, Math.min(deadline - Date.now(), POLL_SLICE_MS));
-      const res = await this.call(home, 'GET', '/wait', key, { waitMs: slice, ...(signal && { signal }) });
+      const res = await this.call(home, 'GET', '/wait', key, {
+        waitMs: slice,
+        ...(signal && { signal }),
+      });
       if (res.statusCode === 204) {
         await res.body.dump();
         if (Date.now() >= deadline) {
-          throw new FutureTimeoutError(`EndpointConnector: key=${formatKey(key)} was not set on ${home.address} within ${timeoutMs} ms`);
+          throw new FutureTimeoutError(
+            `EndpointConnector: key=${formatKey(key)} was not set on ${home.address} within ${timeoutMs} ms`,
+          );
         }
         continue;
       }
@@ -234,7 +250,12 @@ export class EndpointConnector implements DeferrableConnector<EndpointKey> {
     }
   }
 
-  private async expectOk(home: HomeEndpoint, res: Dispatcher.ResponseData, op: string, key: EndpointKey): Promise<void> {
+  private async expectOk(
+    home: HomeEndpoint,
+    res: Dispatcher.ResponseData,
+    op: string,
+    key: EndpointKey,
+  ): Promise<void> {
     if (res.statusCode === 200) return;
     const text = (await res.body.text().catch(() => '')).slice(0, 500);
     const hint =
@@ -269,7 +290,8 @@ async function readBody(res: Dispatcher.ResponseData): Promise<Uint8Array> {
   const out = length >= 4096 ? Buffer.allocUnsafeSlow(length) : Buffer.allocUnsafe(length);
   let offset = 0;
   for await (const chunk of res.body as AsyncIterable<Buffer>) {
-    if (offset + chunk.length > length) throw new Error(`response longer than its Content-Length of ${length}`);
+    if (offset + chunk.length > length)
+      throw new Error(`response longer than its Content-Length of ${length}`);
     chunk.copy(out, offset);
     offset += chunk.length;
   }

@@ -23,7 +23,9 @@ export function isObjectId(value: unknown): value is string {
 
 export function assertEndpointKey(key: unknown): asserts key is EndpointKey {
   if (typeof key !== 'object' || key === null || Array.isArray(key)) {
-    throw new InvalidKeyError(`EndpointConnector key must be an object { objectId, endpointId }; got ${formatKey(key)}`);
+    throw new InvalidKeyError(
+      `EndpointConnector key must be an object { objectId, endpointId }; got ${formatKey(key)}`,
+    );
   }
   const { objectId, endpointId } = key as Record<string, unknown>;
   if (!isObjectId(objectId)) {
@@ -32,6 +34,8 @@ export function assertEndpointKey(key: unknown): asserts key is EndpointKey {
     );
   }
   if (!isUuid(endpointId)) {
-    throw new InvalidKeyError(`EndpointConnector key needs an "endpointId" that is an endpoint uuid; got ${formatKey(key)}`);
+    throw new InvalidKeyError(
+      `EndpointConnector key needs an "endpointId" that is an endpoint uuid; got ${formatKey(key)}`,
+    );
   }
 }

@@ -15,13 +15,23 @@ async function call(
   path: string,
   options: { headers?: Record<string, string>; body?: Buffer | Readable } = {},
 ): Promise<{ status: number; text: string; headers: Record<string, unknown> }> {
-  const res = await request(`${base}${path}`, { method, headers: options.headers ?? auth, body: options.body ?? null });
+  const res = await request(`${base}${path}`, {
+    method,
+    headers: options.headers ?? auth,
+    body: options.body ?? null,
+  });
   return { status: res.statusCode, text: await res.body.text(), headers: res.headers };
 }
 
 async function stats(ep: RunningEndpoint, headers: Record<string, string> = {}) {
   const res = await call(ep.address, 'GET', '/stats', { headers });
-  return JSON.parse(res.text) as { objects: number; bytes: number; rss: number; maxRss: number; waiters: number };
+  return JSON.parse(res.text) as {
+    objects: number;
+    bytes: number;
+    rss: number;
+    maxRss: number;
+    waiters: number;
+  };
 }
 
 describe('endpoint HTTP API: status codes (memory storage, 1 MB limit, token)', () => {
@@ -35,13 +45,20 @@ describe('endpoint HTTP API: status codes (memory storage, 1 MB limit, token)', 
   });
 
   test('GET / is liveness, open without a token', async () => {
-    expect(await call(ep.address, 'GET', '/', { headers: {} })).toMatchObject({ status: 200, text: '' });
+    expect(await call(ep.address, 'GET', '/', { headers: {} })).toMatchObject({
+      status: 200,
+      text: '',
+    });
   });
 
   test('GET /endpoint gives the uuid', async () => {
     const res = await call(ep.address, 'GET', '/endpoint');
     expect(res.status).toBe(200);
-    expect(JSON.parse(res.text)).toMatchObject({ uuid: ep.uuid, maxObjectSize: 1_000_000, peering: false });
+    expect(JSON.parse(res.text)).toMatchObject({
+      uuid: ep.uuid,
+      maxObjectSize: 1_000_000,
+      peering: false,
+    });
   });
 
   test('missing or wrong token: 401 on every other route', async () => {
@@ -57,10 +74,15 @@ describe('endpoint HTTP API: status codes (memory storage, 1 MB limit, token)', 
       expect([path, missing.status]).toEqual([path, 401]);
       expect(missing.text).toContain('Authorization: Bearer');
       expect(missing.headers['www-authenticate']).toBe('Bearer');
-      const wrong = await call(ep.address, method, path, { headers: { authorization: 'Bearer nope' } });
+      const wrong = await call(ep.address, method, path, {
+        headers: { authorization: 'Bearer nope' },
+      });
       expect([path, wrong.status, wrong.text]).toEqual([path, 401, 'wrong token']);
     }
-    const set = await call(ep.address, 'POST', '/set?key=a', { headers: {}, body: Buffer.alloc(10) });
+    const set = await call(ep.address, 'POST', '/set?key=a', {
+      headers: {},
+      body: Buffer.alloc(10),
+    });
     expect(set.status).toBe(401);
     expect((await call(ep.address, 'GET', '/exists?key=a')).text).toBe('{"exists":false}');
   });
@@ -71,7 +93,10 @@ describe('endpoint HTTP API: status codes (memory storage, 1 MB limit, token)', 
       body: Buffer.from('payload'),
     });
     expect(set.status).toBe(200);
-    expect(await call(ep.address, 'GET', '/exists?key=obj1')).toMatchObject({ status: 200, text: '{"exists":true}' });
+    expect(await call(ep.address, 'GET', '/exists?key=obj1')).toMatchObject({
+      status: 200,
+      text: '{"exists":true}',
+    });
     const got = await call(ep.address, 'GET', `/get?key=obj1&endpoint=${ep.uuid}`);
     expect(got).toMatchObject({ status: 200, text: 'payload' });
     expect(got.headers['content-type']).toBe('application/octet-stream');
@@ -87,11 +112,17 @@ describe('endpoint HTTP API: status codes (memory storage, 1 MB limit, token)', 
       const method = path === '/evict' || path === '/set' ? 'POST' : 'GET';
       const body = method === 'POST' ? Buffer.from('x') : undefined;
       const missing = await call(ep.address, method, path, { ...(body && { body }) });
-      expect([path, missing.status, missing.text]).toEqual([path, 400, 'missing query parameter "key"']);
+      expect([path, missing.status, missing.text]).toEqual([
+        path,
+        400,
+        'missing query parameter "key"',
+      ]);
       const bad = await call(ep.address, method, `${path}?key=..%2Fetc`, { ...(body && { body }) });
       expect([path, bad.status]).toEqual([path, 400]);
       expect(bad.text).toContain('bad key');
-      const uuid = await call(ep.address, method, `${path}?key=a&endpoint=not-a-uuid`, { ...(body && { body }) });
+      const uuid = await call(ep.address, method, `${path}?key=a&endpoint=not-a-uuid`, {
+        ...(body && { body }),
+      });
       expect([path, uuid.status, uuid.text]).toEqual([path, 400, 'bad endpoint uuid "not-a-uuid"']);
     }
   });
@@ -103,14 +134,19 @@ describe('endpoint HTTP API: status codes (memory storage, 1 MB limit, token)', 
     const chunkedEmpty = await call(ep.address, 'POST', '/set?key=e', { body: Readable.from([]) });
     expect(chunkedEmpty.status).toBe(400);
     expect((await call(ep.address, 'GET', '/exists?key=e')).text).toBe('{"exists":false}');
-    expect((await call(ep.address, 'POST', '/set?key=e&allow_empty=true', { body: Buffer.alloc(0) })).status).toBe(200);
+    expect(
+      (await call(ep.address, 'POST', '/set?key=e&allow_empty=true', { body: Buffer.alloc(0) }))
+        .status,
+    ).toBe(200);
     expect(await call(ep.address, 'GET', '/get?key=e')).toMatchObject({ status: 200, text: '' });
     await call(ep.address, 'POST', '/evict?key=e');
   });
 
   test('body over the max: 413 (declared length and streamed), the old object intact, the server fine', async () => {
     await call(ep.address, 'POST', '/set?key=big', { body: Buffer.from('old') });
-    const declared = await call(ep.address, 'POST', '/set?key=big', { body: Buffer.alloc(1_000_001) });
+    const declared = await call(ep.address, 'POST', '/set?key=big', {
+      body: Buffer.alloc(1_000_001),
+    });
     expect(declared.status).toBe(413);
     expect(declared.text).toContain('max object size of 1000000 bytes');
     // A chunked body announces no length: the server counts and stops reading at the limit,
@@ -132,7 +168,10 @@ describe('endpoint HTTP API: status codes (memory storage, 1 MB limit, token)', 
     // instead. Either way the server stopped reading long before the 52 MB were sent.
     expect([413, 'EPIPE', 'ECONNRESET', 'UND_ERR_SOCKET']).toContain(streamed);
     expect(sent).toBeLessThan(200 * 65536);
-    expect(await call(ep.address, 'GET', '/get?key=big')).toMatchObject({ status: 200, text: 'old' });
+    expect(await call(ep.address, 'GET', '/get?key=big')).toMatchObject({
+      status: 200,
+      text: 'old',
+    });
     expect((await call(ep.address, 'GET', '/')).status).toBe(200);
     await call(ep.address, 'POST', '/evict?key=big');
   });
@@ -179,7 +218,9 @@ describe('endpoint under load', () => {
       expect(onDisk.size).toBe(size);
       const got = await c.get(key);
       expect(got?.byteLength).toBe(size);
-      expect(createHash('sha1').update(got!).digest('hex')).toBe(createHash('sha1').update(data).digest('hex'));
+      expect(createHash('sha1').update(got!).digest('hex')).toBe(
+        createHash('sha1').update(data).digest('hex'),
+      );
       const after = await stats(ep);
       // Peak RSS of the server: baseline plus stream buffers and socket chunks not yet
       // collected (measured: +35-45 MB). Holding the object would add at least its full size.
@@ -195,9 +236,13 @@ describe('endpoint under load', () => {
 
   test('200 concurrent clients x 20 objects each: nothing lost or mixed up', async () => {
     const ep = await startEndpoint({ storage: 'memory' });
-    const clients = Array.from({ length: 200 }, () => new EndpointConnector({ endpoints: [ep.address], timeoutMs: 30_000 }));
+    const clients = Array.from(
+      { length: 200 },
+      () => new EndpointConnector({ endpoints: [ep.address], timeoutMs: 30_000 }),
+    );
     try {
-      const payload = (client: number, i: number) => Buffer.from(`client ${client} object ${i} `.repeat(1 + ((client * 7 + i) % 40)));
+      const payload = (client: number, i: number) =>
+        Buffer.from(`client ${client} object ${i} `.repeat(1 + ((client * 7 + i) % 40)));
       const keys = await Promise.all(
         clients.map(async (c, client) => {
           const mine = [];
@@ -211,11 +256,15 @@ describe('endpoint under load', () => {
       const mismatches = await Promise.all(
         clients.map(async (c, client) => {
           const got = await c.getBatch(keys[client]!);
-          return got.filter((g, i) => g === null || Buffer.compare(Buffer.from(g), payload(client, i)) !== 0).length;
+          return got.filter(
+            (g, i) => g === null || Buffer.compare(Buffer.from(g), payload(client, i)) !== 0,
+          ).length;
         }),
       );
       expect(mismatches.reduce((a, b) => a + b, 0)).toBe(0);
-      await Promise.all(clients.map((c, client) => Promise.all(keys[client]!.map((k) => c.evict(k)))));
+      await Promise.all(
+        clients.map((c, client) => Promise.all(keys[client]!.map((k) => c.evict(k)))),
+      );
       expect((await stats(ep)).objects).toBe(0);
     } finally {
       await Promise.all(clients.map((c) => c.close()));

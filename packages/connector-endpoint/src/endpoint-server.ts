@@ -45,14 +45,20 @@ export class EndpointServer {
   private readonly waiters = new Map<string, Set<() => void>>();
 
   constructor(options: EndpointServerOptions) {
-    if (!isUuid(options.uuid)) throw new TypeError(`EndpointServer: uuid must be a uuid, got ${JSON.stringify(options.uuid)}`);
+    if (!isUuid(options.uuid))
+      throw new TypeError(
+        `EndpointServer: uuid must be a uuid, got ${JSON.stringify(options.uuid)}`,
+      );
     this.uuid = options.uuid;
     this.name = options.name;
     this.storage = options.storage;
     this.token = options.token === undefined ? undefined : Buffer.from(options.token);
     this.maxWaitMs = options.maxWaitMs ?? DEFAULT_MAX_WAIT_MS;
     this.log = options.log ?? (() => {});
-    this.server = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) => void this.handle(req, res, false));
+    this.server = http.createServer(
+      { keepAliveTimeout: 65_000 },
+      (req, res) => void this.handle(req, res, false),
+    );
     // Answering `Expect: 100-continue` ourselves lets a client learn about 401/400/413 before sending a byte.
     this.server.on('checkContinue', (req, res) => void this.handle(req, res, true));
   }
@@ -84,7 +90,11 @@ export class EndpointServer {
     await this.storage.close();
   }
 
-  private async handle(req: http.IncomingMessage, res: http.ServerResponse, expectsContinue: boolean): Promise<void> {
+  private async handle(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    expectsContinue: boolean,
+  ): Promise<void> {
     try {
       const url = new URL(req.url ?? '/', 'http://endpoint');
       const route = `${req.method} ${url.pathname}`;
@@ -92,7 +102,12 @@ export class EndpointServer {
       this.authorize(req);
       switch (route) {
         case 'GET /endpoint':
-          return this.json(res, { uuid: this.uuid, name: this.name ?? null, maxObjectSize: this.storage.maxObjectSize, peering: false });
+          return this.json(res, {
+            uuid: this.uuid,
+            name: this.name ?? null,
+            maxObjectSize: this.storage.maxObjectSize,
+            peering: false,
+          });
         case 'GET /stats':
           return this.json(res, await this.stats());
         case 'POST /set':
@@ -108,7 +123,11 @@ export class EndpointServer {
           return await this.wait(req, res, url);
         default:
           throw new HttpError(
-            ['/', '/endpoint', '/stats', '/set', '/get', '/exists', '/evict', '/wait'].includes(url.pathname) ? 405 : 404,
+            ['/', '/endpoint', '/stats', '/set', '/get', '/exists', '/evict', '/wait'].includes(
+              url.pathname,
+            )
+              ? 405
+              : 404,
             `no route ${route}`,
           );
       }
@@ -124,7 +143,12 @@ export class EndpointServer {
     const header = req.headers.authorization ?? '';
     const given = Buffer.from(header.startsWith('Bearer ') ? header.slice(7) : '');
     if (given.length !== this.token.length || !timingSafeEqual(given, this.token)) {
-      throw new HttpError(401, header ? 'wrong token' : 'this endpoint needs a token: send "Authorization: Bearer <token>"');
+      throw new HttpError(
+        401,
+        header
+          ? 'wrong token'
+          : 'this endpoint needs a token: send "Authorization: Bearer <token>"',
+      );
     }
   }
 
@@ -132,7 +156,11 @@ export class EndpointServer {
   private objectId(url: URL): string {
     const key = url.searchParams.get('key');
     if (key === null || key === '') throw new HttpError(400, 'missing query parameter "key"');
-    if (!isObjectId(key)) throw new HttpError(400, `bad key ${JSON.stringify(key)}: use 1-128 characters [A-Za-z0-9_.-]`);
+    if (!isObjectId(key))
+      throw new HttpError(
+        400,
+        `bad key ${JSON.stringify(key)}: use 1-128 characters [A-Za-z0-9_.-]`,
+      );
     const owner = url.searchParams.get('endpoint');
     if (owner !== null && owner !== '') {
       if (!isUuid(owner)) throw new HttpError(400, `bad endpoint uuid ${JSON.stringify(owner)}`);
@@ -147,7 +175,12 @@ export class EndpointServer {
     return key;
   }
 
-  private async set(req: http.IncomingMessage, res: http.ServerResponse, url: URL, expectsContinue: boolean): Promise<void> {
+  private async set(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    url: URL,
+    expectsContinue: boolean,
+  ): Promise<void> {
     const id = this.objectId(url);
     const allowEmpty = url.searchParams.get('allow_empty') === 'true';
     const declared = req.headers['content-length'];
@@ -170,13 +203,19 @@ export class EndpointServer {
   }
 
   private tooLarge(what: string): HttpError {
-    return new HttpError(413, `${what} exceeds this endpoint's max object size of ${this.storage.maxObjectSize} bytes`);
+    return new HttpError(
+      413,
+      `${what} exceeds this endpoint's max object size of ${this.storage.maxObjectSize} bytes`,
+    );
   }
 
   private async get(res: http.ServerResponse, id: string): Promise<void> {
     const object = await this.storage.read(id);
     if (!object) throw new HttpError(404, `no object with key ${id}`);
-    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': object.size });
+    res.writeHead(200, {
+      'content-type': 'application/octet-stream',
+      'content-length': object.size,
+    });
     await pipeline(object.stream(), res).catch(() => {
       // The client hung up mid-download; pipeline already destroyed both streams.
     });
@@ -186,10 +225,14 @@ export class EndpointServer {
     const id = this.objectId(url);
     const raw = url.searchParams.get('timeout');
     const timeout = raw === null ? this.maxWaitMs : Number(raw);
-    if (!Number.isFinite(timeout) || timeout < 0) throw new HttpError(400, `bad timeout ${JSON.stringify(raw)}: milliseconds >= 0`);
+    if (!Number.isFinite(timeout) || timeout < 0)
+      throw new HttpError(400, `bad timeout ${JSON.stringify(raw)}: milliseconds >= 0`);
     const found = await new Promise<boolean>((resolve) => {
       let set = this.waiters.get(id);
-      if (!set) this.waiters.set(id, (set = new Set()));
+      if (!set) {
+        set = new Set();
+        this.waiters.set(id, set);
+      }
       const waiters = set;
       const finish = (value: boolean) => {
         clearTimeout(timer);
@@ -204,7 +247,10 @@ export class EndpointServer {
       res.on('close', gone);
       const timer = setTimeout(() => finish(false), Math.min(timeout, this.maxWaitMs));
       // Registered before checking, so a set landing between the check and the wait still wakes us.
-      this.storage.has(id).then((exists) => exists && finish(true), () => finish(false));
+      this.storage.has(id).then(
+        (exists) => exists && finish(true),
+        () => finish(false),
+      );
     });
     if (res.destroyed || req.destroyed) return;
     if (found) this.json(res, { exists: true });
@@ -236,9 +282,17 @@ export class EndpointServer {
     this.send(res, 200, JSON.stringify(body), 'application/json');
   }
 
-  private send(res: http.ServerResponse, status: number, body: string, type = 'text/plain; charset=utf-8'): void {
+  private send(
+    res: http.ServerResponse,
+    status: number,
+    body: string,
+    type = 'text/plain; charset=utf-8',
+  ): void {
     if (res.headersSent) return void res.destroy();
-    const headers: http.OutgoingHttpHeaders = { 'content-type': type, 'content-length': Buffer.byteLength(body) };
+    const headers: http.OutgoingHttpHeaders = {
+      'content-type': type,
+      'content-length': Buffer.byteLength(body),
+    };
     if (status === 401) headers['www-authenticate'] = 'Bearer';
     res.writeHead(status, headers);
     res.end(body);
@@ -248,9 +302,19 @@ export class EndpointServer {
    * An error reply. When the request body has not been read, the connection is closed after
    * the reply instead of draining a body we refused (up to the whole oversized object).
    */
-  private refuse(req: http.IncomingMessage, res: http.ServerResponse, status: number, message: string): void {
-    const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
-    if (!hasBody || req.complete || req.readableEnded) return this.send(res, status, message);
+  private refuse(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    status: number,
+    message: string,
+  ): void {
+    const hasBody =
+      req.headers['transfer-encoding'] !== undefined ||
+      Number(req.headers['content-length'] ?? 0) > 0;
+    if (!hasBody || req.complete || req.readableEnded) {
+      this.send(res, status, message);
+      return;
+    }
     if (!res.headersSent) res.setHeader('connection', 'close');
     req.pause();
     this.send(res, status, message);

@@ -2,9 +2,15 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { Transform, type Readable } from 'node:stream';
+import { type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { EmptyBodyError, type EndpointStorage, ObjectTooLargeError, type StoredObject, type WriteOptions } from './storage.js';
+import {
+  EmptyBodyError,
+  type EndpointStorage,
+  ObjectTooLargeError,
+  type StoredObject,
+  type WriteOptions,
+} from './storage.js';
 
 const TMP_SUFFIX = '.tmp';
 
@@ -78,7 +84,10 @@ export class FileStorage implements EndpointStorage {
     }
     // The open handle keeps the bytes readable even if the object is evicted or replaced meanwhile.
     const { size } = await handle.stat();
-    return { size, stream: () => handle.createReadStream({ highWaterMark: 1024 * 1024, autoClose: true }) };
+    return {
+      size,
+      stream: () => handle.createReadStream({ highWaterMark: 1024 * 1024, autoClose: true }),
+    };
   }
 
   async has(id: string): Promise<boolean> {

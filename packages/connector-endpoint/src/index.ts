@@ -1,4 +1,4 @@
-export { type HomeEndpoint } from './discovery.js';
+export type { HomeEndpoint } from './discovery.js';
 export {
   DEFAULT_MAX_OBJECT_SIZE,
   type EndpointConfig,

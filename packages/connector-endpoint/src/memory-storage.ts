@@ -1,5 +1,11 @@
 import { Readable } from 'node:stream';
-import { EmptyBodyError, type EndpointStorage, ObjectTooLargeError, type StoredObject, type WriteOptions } from './storage.js';
+import {
+  EmptyBodyError,
+  type EndpointStorage,
+  ObjectTooLargeError,
+  type StoredObject,
+  type WriteOptions,
+} from './storage.js';
 
 /**
  * Objects in this process's memory. The chunks read from the socket are kept as they came

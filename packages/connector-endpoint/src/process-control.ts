@@ -57,7 +57,11 @@ export async function waitForExit(pid: number, timeoutMs: number): Promise<boole
  * Stops a running endpoint: SIGTERM (it closes its connections and removes its PID file),
  * then SIGKILL if it is still there after `graceMs`. Returns the pid stopped, or null.
  */
-export async function stopEndpoint(name: string, home = proxyHome(), graceMs = 5000): Promise<number | null> {
+export async function stopEndpoint(
+  name: string,
+  home = proxyHome(),
+  graceMs = 5000,
+): Promise<number | null> {
   const paths = endpointPaths(name, home);
   const pid = readPid(name, home);
   if (pid === null) return null;
@@ -65,7 +69,8 @@ export async function stopEndpoint(name: string, home = proxyHome(), graceMs = 5
     process.kill(pid, 'SIGTERM');
     if (!(await waitForExit(pid, graceMs))) {
       process.kill(pid, 'SIGKILL');
-      if (!(await waitForExit(pid, graceMs))) throw new Error(`endpoint "${name}" (pid ${pid}) survived SIGKILL`);
+      if (!(await waitForExit(pid, graceMs)))
+        throw new Error(`endpoint "${name}" (pid ${pid}) survived SIGKILL`);
     }
   }
   fs.rmSync(paths.pid, { force: true });
@@ -93,7 +98,12 @@ export function clientAddress(host: string, port: number): string {
  * Starts `cli start NAME` as a detached daemon writing to the endpoint's log file, and
  * resolves once it answers on its address. The daemon outlives this process.
  */
-export async function startDetached(cliPath: string, name: string, home = proxyHome(), timeoutMs = 15_000): Promise<{ pid: number; address: string }> {
+export async function startDetached(
+  cliPath: string,
+  name: string,
+  home = proxyHome(),
+  timeoutMs = 15_000,
+): Promise<{ pid: number; address: string }> {
   const config = readConfig(name, home);
   const paths = endpointPaths(name, home);
   const log = fs.openSync(paths.log, 'a');
@@ -114,11 +124,15 @@ export async function startDetached(cliPath: string, name: string, home = proxyH
   const deadline = Date.now() + timeoutMs;
   try {
     for (;;) {
-      if (exited) throw new Error(`endpoint "${name}" ${exited}; see ${paths.log}:\n${tail(paths.log)}`);
-      if (readPid(name, home) === child.pid && (await ping(address))) return { pid: child.pid!, address };
+      if (exited)
+        throw new Error(`endpoint "${name}" ${exited}; see ${paths.log}:\n${tail(paths.log)}`);
+      if (readPid(name, home) === child.pid && (await ping(address)))
+        return { pid: child.pid!, address };
       if (Date.now() > deadline) {
         child.kill('SIGKILL');
-        throw new Error(`endpoint "${name}" did not answer on ${address} within ${timeoutMs} ms; see ${paths.log}`);
+        throw new Error(
+          `endpoint "${name}" did not answer on ${address} within ${timeoutMs} ms; see ${paths.log}`,
+        );
       }
       await new Promise((r) => setTimeout(r, 50));
     }

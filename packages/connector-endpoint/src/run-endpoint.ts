@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { type EndpointConfig } from './endpoint-config.js';
+import type { EndpointConfig } from './endpoint-config.js';
 import { EndpointServer } from './endpoint-server.js';
 import { FileStorage } from './file-storage.js';
 import { endpointPaths, proxyHome } from './home.js';
@@ -7,7 +7,10 @@ import { MemoryStorage } from './memory-storage.js';
 import { isAlive, readPid } from './process-control.js';
 import type { EndpointStorage } from './storage.js';
 
-export async function openStorage(config: EndpointConfig, home = proxyHome()): Promise<EndpointStorage> {
+export async function openStorage(
+  config: EndpointConfig,
+  home = proxyHome(),
+): Promise<EndpointStorage> {
   const { kind, maxObjectSize, dataDir } = config.storage;
   if (kind === 'memory') return new MemoryStorage(maxObjectSize);
   return FileStorage.open(dataDir ?? endpointPaths(config.name, home).data, maxObjectSize);
@@ -18,11 +21,16 @@ export async function openStorage(config: EndpointConfig, home = proxyHome()): P
  * with the address once it accepts requests, and on a signal closes every connection and
  * removes the PID file before exiting.
  */
-export async function runEndpoint(config: EndpointConfig, home = proxyHome()): Promise<EndpointServer> {
+export async function runEndpoint(
+  config: EndpointConfig,
+  home = proxyHome(),
+): Promise<EndpointServer> {
   const paths = endpointPaths(config.name, home);
   const running = readPid(config.name, home);
   if (running !== null && running !== process.pid && isAlive(running)) {
-    throw new Error(`endpoint "${config.name}" is already running (pid ${running}); stop it with \`proxy-endpoint stop ${config.name}\``);
+    throw new Error(
+      `endpoint "${config.name}" is already running (pid ${running}); stop it with \`proxy-endpoint stop ${config.name}\``,
+    );
   }
   const server = new EndpointServer({
     uuid: config.uuid,
@@ -47,6 +55,8 @@ export async function runEndpoint(config: EndpointConfig, home = proxyHome()): P
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
-  console.log(`endpoint ${config.name} (${config.uuid}) listening on ${address} pid ${process.pid}`);
+  console.log(
+    `endpoint ${config.name} (${config.uuid}) listening on ${address} pid ${process.pid}`,
+  );
   return server;
 }

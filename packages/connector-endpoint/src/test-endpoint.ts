@@ -8,7 +8,9 @@ import { freePort } from '@proxy/connector-test-suite';
 export const CLI = path.resolve(__dirname, '..', 'dist', 'cli.js');
 
 if (!fs.existsSync(CLI)) {
-  throw new Error(`${CLI} is missing: build first (cd packages/connector-endpoint && npx tsc --build)`);
+  throw new Error(
+    `${CLI} is missing: build first (cd packages/connector-endpoint && npx tsc --build)`,
+  );
 }
 
 export function tempHome(): string {
@@ -24,10 +26,15 @@ export interface CliResult {
 /** Runs the CLI to completion with PROXY_HOME=home. */
 export function cli(home: string, ...args: string[]): Promise<CliResult> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { env: { ...process.env, PROXY_HOME: home } }, (error, stdout, stderr) => {
-      const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
-      resolve({ code, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [CLI, ...args],
+      { env: { ...process.env, PROXY_HOME: home } },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -58,8 +65,16 @@ export async function startEndpoint(options: StartOptions = {}): Promise<Running
   const home = options.home ?? tempHome();
   const name = options.name ?? `ep${Math.random().toString(36).slice(2, 8)}`;
   const port = await freePort();
-  const args = ['configure', name, '--port', String(port), '--storage', options.storage ?? 'memory'];
-  if (options.maxObjectSize !== undefined) args.push('--max-object-size', String(options.maxObjectSize));
+  const args = [
+    'configure',
+    name,
+    '--port',
+    String(port),
+    '--storage',
+    options.storage ?? 'memory',
+  ];
+  if (options.maxObjectSize !== undefined)
+    args.push('--max-object-size', String(options.maxObjectSize));
   if (options.token !== undefined) args.push('--token', options.token);
   const configured = await cli(home, ...args);
   if (configured.code !== 0) throw new Error(`configure failed: ${configured.stderr}`);
@@ -85,7 +100,8 @@ export async function startEndpoint(options: StartOptions = {}): Promise<Running
         resolve(m[1]!);
       }
     };
-    const onExit = (code: number | null) => reject(new Error(`endpoint exited (${code}) before it was ready: ${stderr}`));
+    const onExit = (code: number | null) =>
+      reject(new Error(`endpoint exited (${code}) before it was ready: ${stderr}`));
     child.stdout!.on('data', onData);
     child.once('exit', onExit);
   });
