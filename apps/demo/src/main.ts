@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { FileConnector } from '@proxy/connector-file';
 import { deserialize, extract, isProxy, isResolved, resolve, Store, serialize } from '@proxy/core';
+import { executorStep } from './executor-step.js';
 import { futureStep } from './future-step.js';
 
 const here = path.dirname(path.resolve(process.argv[1]!));
@@ -73,6 +74,7 @@ async function main(): Promise<void> {
   console.log('(the child had no store registered: it rebuilt one from the config inside the proxy)');
 
   await futureStep(store, here);
+  await executorStep(store, here);
 
   step('Done');
   console.log(`extract(proxy) is the plain object again: ${extract(proxy) === data}`);
