@@ -10,5 +10,11 @@ export interface ObjectPaths {
   temp: string;
 }
 
-/** fs.read/fs.write take at most 2 GiB - 1 per call; larger buffers go in 1 GiB steps. */
-export const MAX_IO = 1 << 30;
+/** fs.read takes at most 2 GiB - 1 per call; larger objects are read in 1 GiB steps. */
+export const MAX_READ = 1 << 30;
+
+/**
+ * Writes go in 4 MiB steps: measured on ext4 (100 MB object), 1–8 MiB steps beat one giant
+ * write by about a third, and beat fs.promises.writeFile's 512 KiB steps too.
+ */
+export const WRITE_CHUNK = 4 << 20;

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { errnoOf, ioError } from './io-error.js';
-import { MAX_IO, type ObjectPaths } from './object-paths.js';
+import { MAX_READ, type ObjectPaths } from './object-paths.js';
 
 function readAll(
   fd: number,
@@ -12,7 +12,7 @@ function readAll(
     done(null, offset);
     return;
   }
-  fs.read(fd, out, offset, Math.min(MAX_IO, out.byteLength - offset), null, (error, read) => {
+  fs.read(fd, out, offset, Math.min(MAX_READ, out.byteLength - offset), null, (error, read) => {
     if (error) return done(error, offset);
     if (read === 0) return done(null, offset);
     readAll(fd, out, offset + read, done);
@@ -57,7 +57,7 @@ function readFdSync(fd: number, size: number, file: string): Buffer {
   let end = 0;
   try {
     while (end < size) {
-      const read = fs.readSync(fd, out, end, Math.min(MAX_IO, size - end), null);
+      const read = fs.readSync(fd, out, end, Math.min(MAX_READ, size - end), null);
       if (read === 0) break;
       end += read;
     }

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { errnoOf, ioError } from './io-error.js';
 import type { MarkerSource } from './marker-source.js';
-import { MAX_IO, type ObjectPaths } from './object-paths.js';
+import { type ObjectPaths, WRITE_CHUNK } from './object-paths.js';
 
 type Done = (error: NodeJS.ErrnoException | null) => void;
 
@@ -10,10 +10,17 @@ function writeAll(fd: number, data: Uint8Array, offset: number, done: Done): voi
     done(null);
     return;
   }
-  fs.write(fd, data, offset, Math.min(MAX_IO, data.byteLength - offset), null, (error, written) => {
-    if (error) return done(error);
-    writeAll(fd, data, offset + written, done);
-  });
+  fs.write(
+    fd,
+    data,
+    offset,
+    Math.min(WRITE_CHUNK, data.byteLength - offset),
+    null,
+    (error, written) => {
+      if (error) return done(error);
+      writeAll(fd, data, offset + written, done);
+    },
+  );
 }
 
 function fsyncDir(dir: string, done: Done): void {
@@ -84,7 +91,7 @@ export function writeObjectSync(
   try {
     try {
       for (let offset = 0; offset < data.byteLength; ) {
-        offset += fs.writeSync(fd, data, offset, Math.min(MAX_IO, data.byteLength - offset));
+        offset += fs.writeSync(fd, data, offset, Math.min(WRITE_CHUNK, data.byteLength - offset));
       }
       if (fsync) fs.fsyncSync(fd);
     } finally {

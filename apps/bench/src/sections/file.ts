@@ -1,0 +1,100 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { FileConnector } from '@proxy/connector-file';
+import { Store } from '@proxy/core';
+import { median, progress, type Report } from '../report.js';
+
+interface Case {
+  label: string;
+  bytes: number;
+  runs: number;
+}
+
+const CASES: Case[] = [
+  { label: '1 KB', bytes: 1024, runs: 2000 },
+  { label: '1 MB', bytes: 1024 * 1024, runs: 200 },
+  { label: '100 MB', bytes: 100 * 1024 * 1024, runs: 9 },
+];
+
+type Step = () => Promise<() => Promise<void>>;
+
+/**
+ * Median of each of `steps` over `runs` rounds. The steps alternate inside every round so drift
+ * in machine load hits all of them alike; each step returns its cleanup, run outside the timing.
+ */
+async function timeInterleaved(label: string, steps: Step[], runs: number): Promise<number[]> {
+  const times = steps.map(() => [] as number[]);
+  const warmup = Math.min(5, runs);
+  for (let i = 0; i < warmup + runs; i++) {
+    for (let s = 0; s < steps.length; s++) {
+      const start = performance.now();
+      const cleanup = await steps[s]!();
+      const elapsed = performance.now() - start;
+      await cleanup();
+      if (i >= warmup) times[s]!.push(elapsed);
+    }
+    if (i >= warmup) progress(label, i - warmup + 1, runs);
+  }
+  return times.map(median);
+}
+
+/** put+get through a Store over FileConnector against raw fs.promises.writeFile/readFile. */
+export default async function file(report: Report): Promise<void> {
+  const base = fs.mkdtempSync(path.join(os.tmpdir(), 'proxy-bench-file-'));
+  const rawDir = path.join(base, 'raw');
+  fs.mkdirSync(rawDir);
+  const connector = new FileConnector({ storeDir: path.join(base, 'store'), clear: 'all' });
+  // No cache: every get must read the file, as a consumer in another process would.
+  const store = new Store('bench-file', connector, { cacheSize: 0 });
+  let n = 0;
+  try {
+    for (const c of CASES) {
+      const data = Buffer.alloc(c.bytes, 'proxystore');
+      const raw: Step = async () => {
+        const file = path.join(rawDir, `f${n++}`);
+        await fs.promises.writeFile(file, data);
+        await fs.promises.readFile(file);
+        return () => fs.promises.unlink(file);
+      };
+      const viaStore: Step = async () => {
+        const key = await store.put(data);
+        await store.get(key);
+        return () => store.evict(key);
+      };
+      const viaConnector: Step = async () => {
+        const key = await connector.put(data);
+        await connector.get(key);
+        return () => connector.evict(key);
+      };
+      const [rawMs, storeMs, connectorMs] = await timeInterleaved(
+        `file ${c.label}`,
+        [raw, viaStore, viaConnector],
+        c.runs,
+      );
+      const small = c.bytes < 1024 * 1024;
+      const toUnit = (ms: number) => (small ? ms * 1000 : ms);
+      const unit = small ? 'us' : 'ms';
+      report.add({
+        section: 'file',
+        case: `put+get ${c.label} (Store)`,
+        ours: toUnit(storeMs!),
+        raw: toUnit(rawMs!),
+        unit,
+        target: small ? '<= raw + 50 us' : '<= 1.10x raw',
+        met: small ? storeMs! - rawMs! <= 0.05 : storeMs! <= 1.1 * rawMs!,
+      });
+      report.add({
+        section: 'file',
+        case: `put+get ${c.label} (connector only)`,
+        ours: toUnit(connectorMs!),
+        raw: toUnit(rawMs!),
+        unit,
+        note: 'FileConnector.put/get without serialization',
+      });
+    }
+  } finally {
+    await store.close();
+    fs.rmSync(base, { recursive: true, force: true });
+  }
+}
