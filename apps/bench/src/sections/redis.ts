@@ -1,0 +1,175 @@
+import { RedisConnector } from '@proxy/connector-redis';
+import { startRedisServer } from '@proxy/connector-test-suite';
+import { resolve, resolveSync, Store, stopSyncBridge } from '@proxy/core';
+import { Redis } from 'ioredis';
+import { median, progress, type Report } from '../report.js';
+
+interface Case {
+  label: string;
+  bytes: number;
+  runs: number;
+}
+
+const CASES: Case[] = [
+  { label: '1 KB', bytes: 1024, runs: 2000 },
+  { label: '1 MB', bytes: 1024 * 1024, runs: 100 },
+  { label: '10 MB', bytes: 10 * 1024 * 1024, runs: 25 },
+  { label: '100 MB', bytes: 100 * 1024 * 1024, runs: 7 },
+];
+
+type Step = () => Promise<() => Promise<unknown>>;
+
+/**
+ * Median of each step over `runs` rounds; the steps alternate inside every round so load drift
+ * hits all alike, and each step's cleanup runs outside the timing.
+ */
+async function timeInterleaved(
+  label: string,
+  steps: Step[],
+  runs: number,
+  warmup = 5,
+): Promise<number[]> {
+  const times = steps.map(() => [] as number[]);
+  for (let i = 0; i < warmup + runs; i++) {
+    for (let s = 0; s < steps.length; s++) {
+      const start = performance.now();
+      const cleanup = await steps[s]!();
+      const elapsed = performance.now() - start;
+      await cleanup();
+      if (i >= warmup) times[s]!.push(elapsed);
+    }
+    if (i >= warmup) progress(label, i - warmup + 1, runs);
+  }
+  return times.map(median);
+}
+
+/**
+ * put+get through a Store over RedisConnector against raw ioredis set/getBuffer on the same
+ * private server; a 1,000 x 1 KB batch against a raw pipeline; and the first synchronous use
+ * of an unresolved 10 MB proxy (core's worker bridge) against `await resolve(p)`.
+ */
+export default async function redis(report: Report): Promise<void> {
+  const server = await startRedisServer();
+  console.log(`  redis-server at ${server.url}`);
+  const raw = new Redis(server.url);
+  const connector = new RedisConnector({ url: server.url });
+  // No cache: every get goes to Redis, as a consumer in another process would.
+  const store = new Store('bench-redis', connector, { cacheSize: 0 });
+  let n = 0;
+  try {
+    for (const c of CASES) {
+      const data = Buffer.alloc(c.bytes, 'proxystore');
+      const rawStep: Step = async () => {
+        const key = `raw-${n++}`;
+        await raw.set(key, data);
+        await raw.getBuffer(key);
+        return () => raw.del(key);
+      };
+      const storeStep: Step = async () => {
+        const key = await store.put(data);
+        await store.get(key);
+        return () => store.evict(key);
+      };
+      const connectorStep: Step = async () => {
+        const key = await connector.put(data);
+        await connector.get(key);
+        return () => connector.evict(key);
+      };
+      const [rawMs, storeMs, connectorMs] = await timeInterleaved(
+        `redis ${c.label}`,
+        [rawStep, storeStep, connectorStep],
+        c.runs,
+      );
+      const small = c.bytes < 1024 * 1024;
+      const toUnit = (ms: number) => (small ? ms * 1000 : ms);
+      const unit = small ? 'us' : 'ms';
+      report.add({
+        section: 'redis',
+        case: `put+get ${c.label} (Store)`,
+        ours: toUnit(storeMs!),
+        raw: toUnit(rawMs!),
+        unit,
+        target: small ? '<= raw + 30 us' : '<= 1.10x raw',
+        met: small ? storeMs! - rawMs! <= 0.03 : storeMs! <= 1.1 * rawMs!,
+      });
+      report.add({
+        section: 'redis',
+        case: `put+get ${c.label} (connector only)`,
+        ours: toUnit(connectorMs!),
+        raw: toUnit(rawMs!),
+        unit,
+        note: 'RedisConnector.put/get without serialization',
+      });
+    }
+
+    const items = Array.from({ length: 1000 }, (_, i) => Buffer.alloc(1024, `item-${i}`));
+    const rawBatch: Step = async () => {
+      const names = items.map(() => `raw-${n++}`);
+      const write = raw.pipeline();
+      names.forEach((name, i) => {
+        write.set(name, items[i]!);
+      });
+      await write.exec();
+      const read = raw.pipeline();
+      for (const name of names) read.getBuffer(name);
+      await read.exec();
+      return () => raw.del(...names);
+    };
+    const storeBatch: Step = async () => {
+      const keys = await store.putBatch(items);
+      const got = await connector.getBatch(keys as { redisKey: string }[]);
+      for (const bytes of got) if (bytes) store.deserializer(bytes);
+      return () => connector.evictBatch(keys as { redisKey: string }[]);
+    };
+    const [rawBatchMs, storeBatchMs] = await timeInterleaved(
+      'redis batch',
+      [rawBatch, storeBatch],
+      40,
+    );
+    report.add({
+      section: 'redis',
+      case: 'batch 1,000 x 1 KB put+get (Store.putBatch + getBatch)',
+      ours: storeBatchMs!,
+      raw: rawBatchMs!,
+      unit: 'ms',
+      target: '<= 1.2x raw pipeline',
+      met: storeBatchMs! <= 1.2 * rawBatchMs!,
+      note: 'ours: one MSET + one MGET; raw: a pipeline of 1,000 SET then 1,000 GET',
+    });
+
+    const big = new Float64Array((10 * 1024 * 1024) / 8).map((_, i) => i);
+    const key = await store.put(big);
+    const bridgeStart = performance.now();
+    resolveSync(store.proxyFromKey<Float64Array>(key));
+    const bridgeStartMs = performance.now() - bridgeStart;
+    const syncStep: Step = async () => {
+      const p = store.proxyFromKey<Float64Array>(key);
+      // First synchronous use of an unresolved proxy: blocks on core's worker bridge.
+      if (p.length !== big.length) throw new Error('sync bridge returned the wrong value');
+      return async () => {};
+    };
+    const awaitStep: Step = async () => {
+      const p = store.proxyFromKey<Float64Array>(key);
+      await resolve(p);
+      if (p.length !== big.length) throw new Error('resolve returned the wrong value');
+      return async () => {};
+    };
+    const [syncMs, awaitMs] = await timeInterleaved('redis sync bridge', [syncStep, awaitStep], 25);
+    report.add({
+      section: 'redis',
+      case: 'first sync use of an unresolved 10 MB proxy (worker bridge) vs await resolve(p)',
+      ours: syncMs!,
+      raw: awaitMs!,
+      unit: 'ms',
+      target: '<= await resolve(p)',
+      met: syncMs! <= awaitMs!,
+      note: `bridge worker start-up (once per process, not in the median): ${bridgeStartMs.toFixed(0)} ms`,
+    });
+    await store.evict(key);
+  } finally {
+    await store.close();
+    await raw.quit();
+    await stopSyncBridge();
+    await server.stop();
+  }
+}
