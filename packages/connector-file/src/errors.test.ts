@@ -141,7 +141,7 @@ describe('a file removed under a reader', () => {
     for (const error of [await c.get(key).catch((e: Error) => e), caught(() => c.getSync(key))]) {
       expect(error).toBeInstanceOf(ConnectorError);
       expect((error as Error).message).toContain(path.join(c.storeDir, key.filename));
-      expect((error.cause as NodeJS.ErrnoException).code).toBe('EISDIR');
+      expect(((error as Error).cause as NodeJS.ErrnoException).code).toBe('EISDIR');
     }
   });
 });
