@@ -35,6 +35,17 @@ test('a store directory that is a file: ConnectorError naming the path', () => {
   expect(error.message).toContain(`${storeDir} exists but is not a directory`);
 });
 
+/** The unprivileged child must be able to reach the fixture and the packages it imports. */
+function assertOthersCanRun(script: string): void {
+  for (let dir = path.dirname(script); dir !== path.dirname(dir); dir = path.dirname(dir)) {
+    if ((fs.statSync(dir).mode & 0o001) === 0) {
+      throw new Error(
+        `Running as root from ${dir}, which user "nobody" cannot enter: the non-writable-directory test drops root to prove EACCES. Run the tests as a regular user or from a world-readable checkout.`,
+      );
+    }
+  }
+}
+
 test('a directory that is not writable: put fails with ConnectorError naming the path; reading still works', async () => {
   const base = tempDir();
   fs.chmodSync(base, 0o755);
@@ -53,6 +64,7 @@ test('a directory that is not writable: put fails with ConnectorError naming the
       ok?: boolean;
     };
     if (asRoot) {
+      assertOthersCanRun(fixture('try-write-child.mjs'));
       const child = await runNode(fixture('try-write-child.mjs'), [storeDir, size], {
         uid: 65534,
         gid: 65534,
