@@ -21,7 +21,7 @@ import { MARKER_SOURCE, MarkerSource } from './marker-source.js';
 import { MarkerWatcher } from './marker-watcher.js';
 import type { ObjectPaths } from './object-paths.js';
 import { objectExists, readObject, readObjectSync } from './object-read.js';
-import { removeObject, writeObject, writeObjectSync } from './object-write.js';
+import { removeObject, type WriteData, writeObject, writeObjectSync } from './object-write.js';
 
 /**
  * What `close()` deletes: `false` nothing; `true` the objects this connector instance wrote
@@ -171,12 +171,14 @@ export class FileConnector implements DeferrableConnector<FileKey> {
     };
   }
 
-  private async write(name: string, data: Uint8Array): Promise<void> {
-    if (!(data instanceof Uint8Array)) {
+  private async write(name: string, data: WriteData): Promise<void> {
+    const parts = data instanceof Uint8Array ? [data] : data;
+    if (!Array.isArray(parts) || !parts.every((p) => p instanceof Uint8Array)) {
       throw new TypeError(`FileConnector: data must be a Uint8Array; got ${typeof data}`);
     }
     const paths = this.paths(name);
-    if (data.byteLength < this.syncBelowBytes)
+    const size = parts.reduce((n, p) => n + p.byteLength, 0);
+    if (size < this.syncBelowBytes)
       writeObjectSync(paths, data, this.markers, this.fsync);
     else await writeObject(paths, data, this.markers, this.fsync);
     this.created.add(name);
@@ -185,6 +187,13 @@ export class FileConnector implements DeferrableConnector<FileKey> {
   async put(data: Uint8Array): Promise<FileKey> {
     const filename = randomUUID();
     await this.write(filename, data);
+    return { filename };
+  }
+
+  /** `put` of the concatenation of `parts`, written piece by piece (no copy). */
+  async putParts(parts: readonly Uint8Array[]): Promise<FileKey> {
+    const filename = randomUUID();
+    await this.write(filename, parts);
     return { filename };
   }
 

@@ -5,6 +5,18 @@ import { type ObjectPaths, WRITE_CHUNK } from './object-paths.js';
 
 type Done = (error: NodeJS.ErrnoException | null) => void;
 
+/** What a write takes: one buffer, or pieces written back to back (never joined in memory). */
+export type WriteData = Uint8Array | readonly Uint8Array[];
+
+function pieces(data: WriteData): readonly Uint8Array[] {
+  return data instanceof Uint8Array ? [data] : data;
+}
+
+function writeParts(fd: number, parts: readonly Uint8Array[], index: number, done: Done): void {
+  if (index >= parts.length) return done(null);
+  writeAll(fd, parts[index]!, 0, (error) => (error ? done(error) : writeParts(fd, parts, index + 1, done)));
+}
+
 function writeAll(fd: number, data: Uint8Array, offset: number, done: Done): void {
   if (offset >= data.byteLength) {
     done(null);
@@ -39,7 +51,7 @@ function fsyncDir(dir: string, done: Done): void {
  */
 export function writeObject(
   paths: ObjectPaths,
-  data: Uint8Array,
+  data: WriteData,
   markers: MarkerSource,
   fsync: boolean,
 ): Promise<void> {
@@ -50,7 +62,7 @@ export function writeObject(
     };
     fs.open(paths.temp, 'wx', (openError, fd) => {
       if (openError) return fail('create temp file', paths.temp, openError);
-      writeAll(fd, data, 0, (writeError) => {
+      writeParts(fd, pieces(data), 0, (writeError) => {
         const close = (syncError: NodeJS.ErrnoException | null) =>
           fs.close(fd, (closeError) => {
             const error = writeError ?? syncError ?? closeError;
@@ -78,7 +90,7 @@ export function writeObject(
 /** `writeObject`, blocking (used for small objects, where it is faster). */
 export function writeObjectSync(
   paths: ObjectPaths,
-  data: Uint8Array,
+  data: WriteData,
   markers: MarkerSource,
   fsync: boolean,
 ): void {
@@ -90,8 +102,10 @@ export function writeObjectSync(
   }
   try {
     try {
-      for (let offset = 0; offset < data.byteLength; ) {
-        offset += fs.writeSync(fd, data, offset, Math.min(WRITE_CHUNK, data.byteLength - offset));
+      for (const part of pieces(data)) {
+        for (let offset = 0; offset < part.byteLength; ) {
+          offset += fs.writeSync(fd, part, offset, Math.min(WRITE_CHUNK, part.byteLength - offset));
+        }
       }
       if (fsync) fs.fsyncSync(fd);
     } finally {

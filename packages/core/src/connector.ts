@@ -22,6 +22,11 @@ export interface Connector<K extends ConnectorKey = ConnectorKey> {
   evict(key: K): Promise<void>;
   config(): ConnectorConfig;
   close(): Promise<void>;
+  /**
+   * Stores the concatenation of `parts` (written in order, never joined in memory). The store
+   * uses it to put framed raw bytes (`BS\n` + a caller's buffer) without copying them.
+   */
+  putParts?(parts: readonly Uint8Array[]): Promise<K>;
   /** A synchronous read; connectors that have one let proxies resolve without the worker bridge. */
   getSync?(key: K): Uint8Array | null;
   /** Throws `InvalidKeyError` when `key` is not a well-formed key of this connector. */

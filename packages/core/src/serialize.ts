@@ -182,6 +182,16 @@ export function serialize(obj: unknown): Uint8Array {
   }
 }
 
+/**
+ * `serialize` as a list of pieces whose concatenation is the serialized form. Raw bytes come
+ * back as `[header, bytes]` with the caller's buffer itself (no copy) for connectors that can
+ * write pieces; everything else is one piece.
+ */
+export function serializeParts(obj: unknown): Uint8Array[] {
+  if (!proxyState(obj) && obj instanceof Uint8Array) return [HEADER_BS, obj];
+  return [serialize(obj)];
+}
+
 function describeHeader(bytes: Uint8Array): string {
   return JSON.stringify(Buffer.from(bytes.subarray(0, 3)).toString('latin1'));
 }
