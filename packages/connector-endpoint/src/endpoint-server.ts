@@ -20,6 +20,9 @@ export interface EndpointServerOptions {
 }
 
 const DEFAULT_MAX_WAIT_MS = 60_000;
+/** How much of a refused body is read and discarded before the connection is dropped. */
+const LINGER_BYTES = 4 * 1024 * 1024;
+const LINGER_MS = 2000;
 
 class HttpError extends Error {
   constructor(
@@ -42,7 +45,8 @@ export class EndpointServer {
   private readonly maxWaitMs: number;
   private readonly log: (line: string) => void;
   private readonly server: http.Server;
-  private readonly waiters = new Map<string, Set<() => void>>();
+  /** Pending long polls per object id; called with true when the object was set, false to give up. */
+  private readonly waiters = new Map<string, Set<(found: boolean) => void>>();
 
   constructor(options: EndpointServerOptions) {
     if (!isUuid(options.uuid))
@@ -83,7 +87,8 @@ export class EndpointServer {
   }
 
   async close(): Promise<void> {
-    for (const wake of [...this.waiters.values()].flatMap((s) => [...s])) wake();
+    // Pending polls end as 'not yet' (204), never as a false 'exists'.
+    for (const wake of [...this.waiters.values()].flatMap((s) => [...s])) wake(false);
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeAllConnections();
     await closed;
@@ -241,7 +246,7 @@ export class EndpointServer {
         res.off('close', gone);
         resolve(value);
       };
-      const wake = () => finish(true);
+      const wake = (found: boolean) => finish(found);
       const gone = () => finish(false);
       waiters.add(wake);
       res.on('close', gone);
@@ -261,7 +266,7 @@ export class EndpointServer {
     const set = this.waiters.get(id);
     if (!set) return;
     this.waiters.delete(id);
-    for (const wake of set) wake();
+    for (const wake of set) wake(true);
   }
 
   private async stats() {
@@ -299,8 +304,10 @@ export class EndpointServer {
   }
 
   /**
-   * An error reply. When the request body has not been read, the connection is closed after
-   * the reply instead of draining a body we refused (up to the whole oversized object).
+   * An error reply. When the request body has not been read, the rest of it is read and thrown
+   * away for at most LINGER_BYTES / LINGER_MS (a lingering close, as nginx does), so that a
+   * client still sending can finish and read the status; past that the connection is dropped.
+   * A refused body is never read to its end when it is large.
    */
   private refuse(
     req: http.IncomingMessage,
@@ -315,14 +322,19 @@ export class EndpointServer {
       this.send(res, status, message);
       return;
     }
-    if (!res.headersSent) res.setHeader('connection', 'close');
-    req.pause();
     this.send(res, status, message);
     res.once('finish', () => {
-      // Give the client a moment to read the reply before the socket (with unread bytes) goes.
-      const timer = setTimeout(() => req.socket.destroy(), 1000);
+      let discarded = 0;
+      const drop = () => req.socket.destroy();
+      const timer = setTimeout(drop, LINGER_MS);
       timer.unref();
+      req.on('data', (chunk: Buffer) => {
+        discarded += chunk.length;
+        if (discarded > LINGER_BYTES) drop();
+      });
+      req.once('end', () => clearTimeout(timer));
       req.socket.once('close', () => clearTimeout(timer));
+      req.resume();
     });
   }
 }
