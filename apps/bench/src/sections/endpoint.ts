@@ -14,8 +14,12 @@ const MB = 1024 * 1024;
 
 /** The built `proxy-endpoint` CLI of the installed package. */
 function cliPath(): string {
-  const pkgJson = createRequire(path.resolve(process.argv[1]!)).resolve('@proxy/connector-endpoint/package.json');
-  const bin = (JSON.parse(fs.readFileSync(pkgJson, 'utf8')) as { bin: Record<string, string> }).bin['proxy-endpoint']!;
+  const pkgJson = createRequire(path.resolve(process.argv[1]!)).resolve(
+    '@proxy/connector-endpoint/package.json',
+  );
+  const bin = (JSON.parse(fs.readFileSync(pkgJson, 'utf8')) as { bin: Record<string, string> }).bin[
+    'proxy-endpoint'
+  ]!;
   return path.join(path.dirname(pkgJson), bin);
 }
 
@@ -24,8 +28,25 @@ async function startServer(home: string): Promise<{ address: string; child: Chil
   const cli = cliPath();
   const env = { ...process.env, PROXY_HOME: home };
   const port = await freePort();
-  execFileSync(process.execPath, [cli, 'configure', 'bench', '--port', String(port), '--storage', 'memory', '--max-object-size', '200MiB'], { env });
-  const child = spawn(process.execPath, [cli, 'start', 'bench'], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+  execFileSync(
+    process.execPath,
+    [
+      cli,
+      'configure',
+      'bench',
+      '--port',
+      String(port),
+      '--storage',
+      'memory',
+      '--max-object-size',
+      '200MiB',
+    ],
+    { env },
+  );
+  const child = spawn(process.execPath, [cli, 'start', 'bench'], {
+    env,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const address = await new Promise<string>((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (d: Buffer) => {
@@ -33,7 +54,9 @@ async function startServer(home: string): Promise<{ address: string; child: Chil
       const m = /listening on (http:\/\/\S+)/.exec(out);
       if (m) resolve(m[1]!);
     });
-    child.once('exit', (code) => reject(new Error(`proxy-endpoint exited with ${code} before it was ready`)));
+    child.once('exit', (code) =>
+      reject(new Error(`proxy-endpoint exited with ${code} before it was ready`)),
+    );
   });
   return { address, child };
 }
@@ -45,18 +68,27 @@ function bytes(n: number): Buffer {
 }
 
 async function rawPutGet(agent: Agent, address: string, id: string, data: Buffer): Promise<void> {
-  const put = await request(`${address}/set?key=${id}`, { method: 'POST', body: data, dispatcher: agent });
+  const put = await request(`${address}/set?key=${id}`, {
+    method: 'POST',
+    body: data,
+    dispatcher: agent,
+  });
   await put.body.dump();
   const got = await request(`${address}/get?key=${id}`, { dispatcher: agent });
   const body = Buffer.from(await got.body.arrayBuffer());
-  if (put.statusCode !== 200 || got.statusCode !== 200 || body.length !== data.length) throw new Error('raw put+get failed');
+  if (put.statusCode !== 200 || got.statusCode !== 200 || body.length !== data.length)
+    throw new Error('raw put+get failed');
 }
 
 /**
  * Median ms of each contender, measured in alternating rounds (A, B, C, A, B, C…) so that a
  * change in machine load hits all of them alike.
  */
-async function interleaved(runs: number, warmup: number, contenders: (() => Promise<void>)[]): Promise<number[]> {
+async function interleaved(
+  runs: number,
+  warmup: number,
+  contenders: (() => Promise<void>)[],
+): Promise<number[]> {
   const times: number[][] = contenders.map(() => []);
   for (let r = 0; r < warmup + runs; r++) {
     for (const [i, fn] of contenders.entries()) {
@@ -83,7 +115,9 @@ async function roundTrips(report: Report, address: string): Promise<void> {
       const [raw, ours, connectorOnly] = await interleaved(runs, size > 10 * MB ? 1 : 3, [
         async () => {
           await rawPutGet(agent, address, 'raw', data);
-          await (await request(`${address}/evict?key=raw`, { method: 'POST', dispatcher: agent })).body.dump();
+          await (
+            await request(`${address}/evict?key=raw`, { method: 'POST', dispatcher: agent })
+          ).body.dump();
         },
         async () => {
           const key = await store.put(data);
@@ -94,11 +128,20 @@ async function roundTrips(report: Report, address: string): Promise<void> {
         async () => {
           const key = await connector.put(data);
           const back = await connector.get(key);
-          if (back?.byteLength !== size) throw new Error('EndpointConnector put+get returned the wrong size');
+          if (back?.byteLength !== size)
+            throw new Error('EndpointConnector put+get returned the wrong size');
           await connector.evict(key);
         },
       ]);
-      report.add({ section: SECTION, case: `put+get+evict ${label} (Store vs raw undici)`, ours: ours!, raw: raw!, unit: 'ms', target: '<= 1.25x raw', met: ours! <= 1.25 * raw! });
+      report.add({
+        section: SECTION,
+        case: `put+get+evict ${label} (Store vs raw undici)`,
+        ours: ours!,
+        raw: raw!,
+        unit: 'ms',
+        target: '<= 1.25x raw',
+        met: ours! <= 1.25 * raw!,
+      });
       report.add({
         section: SECTION,
         case: `put+get+evict ${label} (EndpointConnector vs raw undici)`,
@@ -138,7 +181,10 @@ async function throughput(
 async function requestsPerSecond(report: Report, address: string): Promise<void> {
   const CLIENTS = 32;
   const data = bytes(1024);
-  const connectors = Array.from({ length: CLIENTS }, () => new EndpointConnector({ endpoints: [address] }));
+  const connectors = Array.from(
+    { length: CLIENTS },
+    () => new EndpointConnector({ endpoints: [address] }),
+  );
   const agents = Array.from({ length: CLIENTS }, () => new Agent());
   try {
     const ours = async (client: number) => {
@@ -146,7 +192,8 @@ async function requestsPerSecond(report: Report, address: string): Promise<void>
       const key = await c.put(data);
       await c.get(key);
     };
-    const raw = async (client: number, i: number) => rawPutGet(agents[client]!, address, `rps-${client}-${i % 100}`, data);
+    const raw = async (client: number, i: number) =>
+      rawPutGet(agents[client]!, address, `rps-${client}-${i % 100}`, data);
     let rawRequests = 0;
     let oursRequests = 0;
     let rawMs = 0;
