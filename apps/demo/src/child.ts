@@ -9,10 +9,14 @@ async function main(): Promise<void> {
     name: string;
     readings: Float64Array;
   };
-  console.log(`[child ${process.pid}] got a proxy, isResolved=${isResolved(data)}, stores registered: ${getStore('demo') ? 1 : 0}`);
+  console.log(
+    `[child ${process.pid}] got a proxy, isResolved=${isResolved(data)}, stores registered: ${getStore('demo') ? 1 : 0}`,
+  );
   let max = -Infinity;
   for (const r of data.readings) max = Math.max(max, r);
-  console.log(`[child ${process.pid}] ${data.name}: ${data.readings.length} readings, max ${max.toFixed(3)}; store "demo" now registered: ${Boolean(getStore('demo'))}`);
+  console.log(
+    `[child ${process.pid}] ${data.name}: ${data.readings.length} readings, max ${max.toFixed(3)}; store "demo" now registered: ${Boolean(getStore('demo'))}`,
+  );
 }
 
 main().catch((error) => {

@@ -35,7 +35,9 @@ export async function executorStep(store: Store, here: string): Promise<void> {
       closeStore: false,
     });
     const result = await executor.submit(concat, 'foobar', 42);
-    console.log(`concat('foobar', 42) on a child process: isProxy(result)=${isProxy(result)}, value=${JSON.stringify(extract(result))}`);
+    console.log(
+      `concat('foobar', 42) on a child process: isProxy(result)=${isProxy(result)}, value=${JSON.stringify(extract(result))}`,
+    );
     console.log("('foobar' and the result went by proxy, 42 by value: ProxyType(String))");
   }
 
@@ -53,7 +55,10 @@ export async function executorStep(store: Store, here: string): Promise<void> {
       ['value', ProxyNever],
       ['proxy', ProxyIfLargerThan(1024 * 1024)],
     ] as const) {
-      await using executor = new StoreExecutor(make(), store, { shouldProxy: policy, closeStore: false });
+      await using executor = new StoreExecutor(make(), store, {
+        shouldProxy: policy,
+        closeStore: false,
+      });
       await executor.submit(length, Buffer.alloc(16));
       for (let i = 0; i < runs; i++) {
         const started = performance.now();
@@ -68,7 +73,11 @@ export async function executorStep(store: Store, here: string): Promise<void> {
   console.log('\n  10 MB input, median of 10 round trips');
   console.log(`  ${'executor'.padEnd(18)} ${'by value'.padStart(10)} ${'by proxy'.padStart(10)}`);
   for (const [name, byValue, byProxy] of rows) {
-    console.log(`  ${name.padEnd(18)} ${`${byValue.toFixed(1)} ms`.padStart(10)} ${`${byProxy.toFixed(1)} ms`.padStart(10)}`);
+    console.log(
+      `  ${name.padEnd(18)} ${`${byValue.toFixed(1)} ms`.padStart(10)} ${`${byProxy.toFixed(1)} ms`.padStart(10)}`,
+    );
   }
-  console.log('  (on one machine both move the bytes once; across machines — BullMQ — proxying wins >10x: see pnpm bench)');
+  console.log(
+    '  (on one machine both move the bytes once; across machines — BullMQ — proxying wins >10x: see pnpm bench)',
+  );
 }

@@ -8,9 +8,13 @@ async function main(): Promise<void> {
   const [result] = deserialize(Buffer.from(Buffer.concat(chunks).toString(), 'base64')) as [
     { answer: number; at: number },
   ];
-  console.log(`[child ${process.pid}] has the proxy (isResolved=${isResolved(result)}), waiting on first use…`);
+  console.log(
+    `[child ${process.pid}] has the proxy (isResolved=${isResolved(result)}), waiting on first use…`,
+  );
   const answer = result.answer;
-  console.log(`[child ${process.pid}] answer=${answer}, woke ${Date.now() - result.at} ms after setResult`);
+  console.log(
+    `[child ${process.pid}] answer=${answer}, woke ${Date.now() - result.at} ms after setResult`,
+  );
 }
 
 main().catch((error) => {

@@ -23,7 +23,10 @@ function kb(n: number): string {
 
 async function main(): Promise<void> {
   const storeDir = fs.mkdtempSync(path.join(os.tmpdir(), 'proxy-demo-'));
-  const store = new Store('demo', new FileConnector({ storeDir, clear: 'all' }), { metrics: true, register: true });
+  const store = new Store('demo', new FileConnector({ storeDir, clear: 'all' }), {
+    metrics: true,
+    register: true,
+  });
   console.log(`@proxy demo — store "demo" on a FileConnector in ${storeDir}`);
 
   step('1. Proxy a large object');
@@ -37,25 +40,43 @@ async function main(): Promise<void> {
   const { mean, ...data } = dataset;
   const proxy = await store.proxy(data);
   const wire = serialize(proxy);
-  console.log(`object: ${kb(data.readings.byteLength)} of readings; the proxy on the wire: ${wire.byteLength} bytes`);
-  console.log(`isProxy=${isProxy(proxy)} isResolved=${isResolved(proxy)} (store.proxy keeps the target in the producer)`);
+  console.log(
+    `object: ${kb(data.readings.byteLength)} of readings; the proxy on the wire: ${wire.byteLength} bytes`,
+  );
+  console.log(
+    `isProxy=${isProxy(proxy)} isResolved=${isResolved(proxy)} (store.proxy keeps the target in the producer)`,
+  );
 
   step('2. Lazy resolution on the consumer side');
   const received = deserialize(wire) as typeof data;
-  console.log(`received a proxy: isResolved=${isResolved(received)}; logging it does not fetch it:`);
+  console.log(
+    `received a proxy: isResolved=${isResolved(received)}; logging it does not fetch it:`,
+  );
   console.log(' ', received);
   const t0 = performance.now();
   const n = received.readings.length;
-  console.log(`first use (readings.length = ${n}) fetched and deserialized in ${(performance.now() - t0).toFixed(1)} ms; isResolved=${isResolved(received)}`);
-  console.log(`it behaves like the object: mean = ${mean.call(received).toFixed(3)}, readings instanceof Float64Array = ${received.readings instanceof Float64Array}`);
+  console.log(
+    `first use (readings.length = ${n}) fetched and deserialized in ${(performance.now() - t0).toFixed(1)} ms; isResolved=${isResolved(received)}`,
+  );
+  console.log(
+    `it behaves like the object: mean = ${mean.call(received).toFixed(3)}, readings instanceof Float64Array = ${received.readings instanceof Float64Array}`,
+  );
 
   step('3. Caching and metrics');
   const again = deserialize(wire) as typeof data;
   const t1 = performance.now();
   await resolve(again);
-  console.log(`a second proxy to the same key resolves from the store's cache in ${(performance.now() - t1).toFixed(2)} ms`);
+  console.log(
+    `a second proxy to the same key resolves from the store's cache in ${(performance.now() - t1).toFixed(2)} ms`,
+  );
   const times = store.metrics!.aggregateTimes();
-  for (const name of ['store.put', 'store.put.serialize', 'store.get', 'store.get.connector', 'store.get.deserialize']) {
+  for (const name of [
+    'store.put',
+    'store.put.serialize',
+    'store.get',
+    'store.get.connector',
+    'store.get.deserialize',
+  ]) {
     const t = times[name];
     if (t) console.log(`  ${name.padEnd(24)} count=${t.count} avg=${t.avgTimeMs.toFixed(2)} ms`);
   }
@@ -71,7 +92,9 @@ async function main(): Promise<void> {
   });
   if (child.status !== 0) throw new Error(`child failed: ${child.stderr}`);
   process.stdout.write(child.stdout);
-  console.log('(the child had no store registered: it rebuilt one from the config inside the proxy)');
+  console.log(
+    '(the child had no store registered: it rebuilt one from the config inside the proxy)',
+  );
 
   await futureStep(store, here);
   await executorStep(store, here);

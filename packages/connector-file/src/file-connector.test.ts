@@ -340,7 +340,12 @@ describe('putParts (zero-copy framed bytes)', () => {
     const head = Buffer.from('BS\n');
     const body = Buffer.alloc(size, 'xyz');
     const key = await c.putParts([head, body, Buffer.alloc(0)]);
-    expect(Buffer.compare(fs.readFileSync(path.join(c.storeDir, key.filename)), Buffer.concat([head, body]))).toBe(0);
+    expect(
+      Buffer.compare(
+        fs.readFileSync(path.join(c.storeDir, key.filename)),
+        Buffer.concat([head, body]),
+      ),
+    ).toBe(0);
     expect(await c.exists(key)).toBe(true);
   });
 

@@ -178,8 +178,7 @@ export class FileConnector implements DeferrableConnector<FileKey> {
     }
     const paths = this.paths(name);
     const size = parts.reduce((n, p) => n + p.byteLength, 0);
-    if (size < this.syncBelowBytes)
-      writeObjectSync(paths, data, this.markers, this.fsync);
+    if (size < this.syncBelowBytes) writeObjectSync(paths, data, this.markers, this.fsync);
     else await writeObject(paths, data, this.markers, this.fsync);
     this.created.add(name);
   }

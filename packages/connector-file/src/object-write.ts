@@ -13,8 +13,13 @@ function pieces(data: WriteData): readonly Uint8Array[] {
 }
 
 function writeParts(fd: number, parts: readonly Uint8Array[], index: number, done: Done): void {
-  if (index >= parts.length) return done(null);
-  writeAll(fd, parts[index]!, 0, (error) => (error ? done(error) : writeParts(fd, parts, index + 1, done)));
+  if (index >= parts.length) {
+    done(null);
+    return;
+  }
+  writeAll(fd, parts[index]!, 0, (error) =>
+    error ? done(error) : writeParts(fd, parts, index + 1, done),
+  );
 }
 
 function writeAll(fd: number, data: Uint8Array, offset: number, done: Done): void {

@@ -21,7 +21,11 @@ type Loop = (body: (i: number) => number, n: number) => number;
  * it would be in application code (a shared loop would go megamorphic and add a call).
  */
 function nsPerOp(n: number, body: (i: number) => number): number {
-  const loop = new Function('body', 'n', 'let s = 0; for (let i = 0; i < n; i++) s += body(i); return s;') as Loop;
+  const loop = new Function(
+    'body',
+    'n',
+    'let s = 0; for (let i = 0; i < n; i++) s += body(i); return s;',
+  ) as Loop;
   const rounds: number[] = [];
   let sink = 0;
   for (let r = 0; r < 7; r++) {
@@ -56,8 +60,18 @@ async function accessCosts(report: Report): Promise<void> {
   const oursNs = nsPerOp(N, () => proxied.a);
   const extracted = extract(proxied);
   const extractNs = nsPerOp(N, () => extracted.a);
-  report.add({ section: 'core.access', case: 'property get: plain object', ours: plainNs, unit: 'ns' });
-  report.add({ section: 'core.access', case: 'property get: empty pass-through Proxy', ours: floorNs, unit: 'ns' });
+  report.add({
+    section: 'core.access',
+    case: 'property get: plain object',
+    ours: plainNs,
+    unit: 'ns',
+  });
+  report.add({
+    section: 'core.access',
+    case: 'property get: empty pass-through Proxy',
+    ours: floorNs,
+    unit: 'ns',
+  });
   report.add({
     section: 'core.access',
     case: 'property get: resolved proxy vs minimal get-trap Proxy (trap floor)',
@@ -92,7 +106,12 @@ async function accessCosts(report: Report): Promise<void> {
     target: '<= 25 ns',
     met: proxyCall <= 25,
   });
-  report.add({ section: 'core.access', case: 'getter over #private on resolved proxy', ours: privateGet, unit: 'ns' });
+  report.add({
+    section: 'core.access',
+    case: 'getter over #private on resolved proxy',
+    ours: privateGet,
+    unit: 'ns',
+  });
 }
 
 function gbPerS(bytes: number, ms: number): number {
@@ -112,26 +131,56 @@ async function serializationThroughput(report: Report): Promise<void> {
   });
   const framed = serialize(buf);
   const deserMs = await timeMs(() => deserialize(framed), 50, 10);
-  report.add({ section: 'core.serialize', case: 'deserialize 1 MB Buffer (view, no copy)', ours: gbPerS(buf.length, deserMs), unit: 'GB/s' });
+  report.add({
+    section: 'core.serialize',
+    case: 'deserialize 1 MB Buffer (view, no copy)',
+    ours: gbPerS(buf.length, deserMs),
+    unit: 'GB/s',
+  });
 
   const f64 = new Float64Array(10 * 1024 * 128).map((_, i) => i * 0.5);
-  const roundTrip = (enc: (v: unknown) => Uint8Array | string, dec: (b: never) => unknown) => () => dec(enc(f64) as never);
+  const roundTrip = (enc: (v: unknown) => Uint8Array | string, dec: (b: never) => unknown) => () =>
+    dec(enc(f64) as never);
   const ours = await timeMs(roundTrip(serialize, deserialize as never), 10);
   const v8ms = await timeMs(roundTrip(v8.serialize, v8.deserialize as never), 10);
-  const jsonMs = await timeMs(
-    () => JSON.parse(JSON.stringify(Array.from(f64))),
-    3,
-    1,
-  );
-  report.add({ section: 'core.serialize', case: '10 MB Float64Array round trip vs v8.serialize', ours, raw: v8ms, unit: 'ms' });
-  report.add({ section: 'core.serialize', case: '10 MB Float64Array round trip: JSON (reference)', ours: jsonMs, unit: 'ms' });
+  const jsonMs = await timeMs(() => JSON.parse(JSON.stringify(Array.from(f64))), 3, 1);
+  report.add({
+    section: 'core.serialize',
+    case: '10 MB Float64Array round trip vs v8.serialize',
+    ours,
+    raw: v8ms,
+    unit: 'ms',
+  });
+  report.add({
+    section: 'core.serialize',
+    case: '10 MB Float64Array round trip: JSON (reference)',
+    ours: jsonMs,
+    unit: 'ms',
+  });
 
-  const small = Array.from({ length: 100_000 }, (_, i) => ({ id: i, name: `item-${i}`, tags: ['a', 'b'], score: i / 7 }));
+  const small = Array.from({ length: 100_000 }, (_, i) => ({
+    id: i,
+    name: `item-${i}`,
+    tags: ['a', 'b'],
+    score: i / 7,
+  }));
   const oursSmall = await timeMs(() => deserialize(serialize(small)), 5, 1);
   const v8Small = await timeMs(() => v8.deserialize(v8.serialize(small)), 5, 1);
   const jsonSmall = await timeMs(() => JSON.parse(JSON.stringify(small)), 5, 1);
-  report.add({ section: 'core.serialize', case: '100k small objects round trip vs v8.serialize', ours: oursSmall, raw: v8Small, unit: 'ms' });
-  report.add({ section: 'core.serialize', case: '100k small objects round trip vs JSON', ours: oursSmall, raw: jsonSmall, unit: 'ms' });
+  report.add({
+    section: 'core.serialize',
+    case: '100k small objects round trip vs v8.serialize',
+    ours: oursSmall,
+    raw: v8Small,
+    unit: 'ms',
+  });
+  report.add({
+    section: 'core.serialize',
+    case: '100k small objects round trip vs JSON',
+    ours: oursSmall,
+    raw: jsonSmall,
+    unit: 'ms',
+  });
 }
 
 async function proxyLifecycle(report: Report): Promise<void> {
@@ -146,16 +195,35 @@ async function proxyLifecycle(report: Report): Promise<void> {
     const create = await timeMs(async () => made.push(await store.proxy(value)), runs, 1);
     for (const proxy of made) await store.evict((getFactory(proxy) as StoreFactory).key);
     const key = await store.put(value);
-    const first = await timeMs(() => {
-      const p = store.proxyFromKey<Buffer>(key);
-      return p.length;
-    }, runs, 1);
+    const first = await timeMs(
+      () => {
+        const p = store.proxyFromKey<Buffer>(key);
+        return p.length;
+      },
+      runs,
+      1,
+    );
     const p = store.proxyFromKey<Buffer>(key);
     resolveSync(p);
     const cached = await timeMs(() => p.length, runs, 1);
-    report.add({ section: 'core.proxy', case: `store.proxy (creation) ${label}`, ours: create, unit: 'ms' });
-    report.add({ section: 'core.proxy', case: `first resolution ${label} (LocalConnector)`, ours: first, unit: 'ms' });
-    report.add({ section: 'core.proxy', case: `cached access ${label}`, ours: cached * 1000, unit: 'us' });
+    report.add({
+      section: 'core.proxy',
+      case: `store.proxy (creation) ${label}`,
+      ours: create,
+      unit: 'ms',
+    });
+    report.add({
+      section: 'core.proxy',
+      case: `first resolution ${label} (LocalConnector)`,
+      ours: first,
+      unit: 'ms',
+    });
+    report.add({
+      section: 'core.proxy',
+      case: `cached access ${label}`,
+      ours: cached * 1000,
+      unit: 'us',
+    });
     await store.evict(key);
   }
   await store.close();
