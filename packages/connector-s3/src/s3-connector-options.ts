@@ -29,7 +29,7 @@ export interface S3ConnectorOptions {
   credentials?: S3StaticCredentials | Exclude<S3ClientConfig['credentials'], S3StaticCredentials | undefined>;
   /** Create the bucket (once, before the first write) when it does not exist. Default false. */
   createBucket?: boolean;
-  /** Objects larger than this go through a multipart upload. Default 64 MiB. */
+  /** Objects larger than this go through a multipart upload. Default 100 MiB (AWS's guidance). */
   multipartThresholdBytes?: number;
   /** Part size of multipart uploads; at least 5 MiB (an S3 rule). Default 8 MiB. */
   partSizeBytes?: number;
@@ -37,7 +37,8 @@ export interface S3ConnectorOptions {
   concurrency?: number;
   /**
    * How long one request may wait for the server: until its response starts (retries
-   * included), and then between two chunks of a body. Default 30 000 ms.
+   * included; an upload gets 1 s more per MiB of body), and then between two chunks of a
+   * body. Default 30 000 ms.
    */
   requestTimeoutMs?: number;
   /** Attempts per request, first one included (the SDK's retry). Default 3. */
@@ -131,7 +132,7 @@ export function resolveS3Options(options: S3ConnectorOptions): ResolvedS3Options
     endpoint,
     forcePathStyle: options.forcePathStyle ?? endpoint !== undefined,
     createBucket: options.createBucket ?? false,
-    multipartThresholdBytes: positiveInt('multipartThresholdBytes', options.multipartThresholdBytes, 64 * 1024 * 1024, 0),
+    multipartThresholdBytes: positiveInt('multipartThresholdBytes', options.multipartThresholdBytes, 100 * 1024 * 1024, 0),
     partSizeBytes,
     concurrency: positiveInt('concurrency', options.concurrency, 8),
     requestTimeoutMs: positiveInt('requestTimeoutMs', options.requestTimeoutMs, 30_000),

@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { describeWithService } from '@proxy/connector-test-suite';
@@ -102,7 +103,7 @@ describe('S3Connector options (no server)', () => {
         endpoint: 'http://127.0.0.1:1',
         region: 'us-east-1',
         forcePathStyle: true,
-        multipartThresholdBytes: 64 * MiB,
+        multipartThresholdBytes: 100 * MiB,
         partSizeBytes: 8 * MiB,
         concurrency: 8,
         requestTimeoutMs: 30_000,
@@ -233,6 +234,45 @@ describeWithService('s3rver', s3rverAvailable, S3RVER_HINT, 'S3Connector against
     expect(error.message).toMatch(/no parts remain|parts stay on the server/);
     expect(await connector.exists(key)).toBe(false);
     expect(await connector.get(key)).toBeNull();
+    client.destroy();
+  });
+
+  test('putParts stores the concatenation without joining: one streamed PutObject, retried with a fresh body', async () => {
+    const client = rawClient(server);
+    let attempts = 0;
+    // The first attempt reads its body to the end and then fails like a reset connection.
+    type Attempt = { request: { body?: unknown } };
+    const failFirst = (next: (args: Attempt) => Promise<unknown>) => async (args: Attempt) => {
+      attempts++;
+      if (attempts === 1 && args.request.body instanceof Readable) {
+        for await (const chunk of args.request.body) void chunk;
+        throw Object.assign(new Error('socket hang up (injected)'), { code: 'ECONNRESET' });
+      }
+      return next(args);
+    };
+    client.middlewareStack.addRelativeTo(failFirst as never, {
+      relation: 'after',
+      toMiddleware: 'httpSigningMiddleware',
+      name: 'failFirstAttempt',
+    });
+    const connector = connect({ client, multipartThresholdBytes: 6 * MiB, partSizeBytes: 5 * MiB });
+    const header = Buffer.from('BS\n');
+    const data = bytes(3 * MiB + 1, 31);
+    await server.logged();
+    const before = server.requests.length;
+    const key = await connector.putParts([header, data]);
+    expect(attempts).toBe(2);
+    await server.logged();
+    const writes = server.requests.slice(before).filter((r) => !r.startsWith('GET'));
+    expect(writes).toEqual([expect.stringMatching(/^PUT \/\S+\?x-id=PutObject 200$/)]);
+    const expected = Buffer.concat([header, data]);
+    expect(sha((await connector.get(key))!)).toBe(sha(expected));
+    expect(fs.statSync(objectFile(server, key)).size).toBe(expected.length);
+    // Above the threshold the parts are joined once and go up as a multipart upload.
+    const large = bytes(7 * MiB, 32);
+    const big = await connector.putParts([header, large]);
+    expect(sha((await connector.get(big))!)).toBe(sha(Buffer.concat([header, large])));
+    await connector.evictBatch([key, big]);
     client.destroy();
   });
 
@@ -403,7 +443,7 @@ describeWithService('s3rver', s3rverAvailable, S3RVER_HINT, 'S3Connector when th
         const error = await rejection(op());
         const elapsed = Date.now() - started;
         expect(error).toBeInstanceOf(ConnectorError);
-        expect(error.message).toMatch(/got no answer within 800 ms/);
+        expect(error.message).toMatch(/got no answer within 80\d ms/);
         expect(error.message).toContain(server.endpoint);
         expect(error.message).toContain(server.bucket);
         expect(elapsed).toBeGreaterThanOrEqual(750);

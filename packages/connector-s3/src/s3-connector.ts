@@ -20,6 +20,7 @@ import {
   type WaitOptions,
 } from '@proxy/core';
 import { mapLimit } from './map-limit.js';
+import { putObjectParts } from './put-object-parts.js';
 import { readBody } from './read-body.js';
 import { MAX_PARTS, type ResolvedS3Options, resolveS3Options, type S3ConnectorOptions } from './s3-connector-options.js';
 import { errorCode, httpStatus, isMissingObject, s3Failure } from './s3-failure.js';
@@ -30,12 +31,19 @@ const DELETE_BATCH = 1000;
 /** waitFor polls HeadObject, starting at this interval and doubling up to the cap. */
 const WAIT_FIRST_MS = 10;
 const WAIT_MAX_MS = 500;
+/**
+ * An upload's deadline grows with its body at this floor rate (1 MiB/s), so a large single
+ * PutObject on a slow link is not cut off while a silent server is still caught.
+ */
+const UPLOAD_FLOOR_BYTES_PER_MS = 1024 * 1024 / 1000;
 
 interface RequestOptions<T> {
   operation: string;
   objectKey?: string;
   /** A caller's signal (waitFor): its abort rejects with its reason, not a ConnectorError. */
   signal?: AbortSignal;
+  /** Size of the request body, which extends the deadline (see UPLOAD_FLOOR_BYTES_PER_MS). */
+  bodyBytes?: number;
   /** Turns an expected error into a value (a missing key into null); undefined rethrows. */
   recover?: (error: unknown) => T | undefined;
 }
@@ -56,6 +64,7 @@ export class S3Connector implements DeferrableConnector<S3Key> {
   private readonly endpointLabel: string | undefined;
   private bucketReady: Promise<void> | undefined;
   private bucketVerified: Promise<void> | undefined;
+  private plainBodies: Promise<boolean> | undefined;
   private closed = false;
 
   constructor(options: S3ConnectorOptions) {
@@ -99,7 +108,18 @@ export class S3Connector implements DeferrableConnector<S3Key> {
 
   async put(data: Uint8Array): Promise<S3Key> {
     const key = this.makeKey();
-    await this.write(key.objectKey, data);
+    await this.write(key.objectKey, [data]);
+    return key;
+  }
+
+  /**
+   * Stores the concatenation of `parts` without joining them in memory when it fits one
+   * PutObject (the store's path for raw bytes: `[header, caller's buffer]`). A multipart
+   * upload joins them once.
+   */
+  async putParts(parts: readonly Uint8Array[]): Promise<S3Key> {
+    const key = this.makeKey();
+    await this.write(key.objectKey, parts);
     return key;
   }
 
@@ -173,7 +193,7 @@ export class S3Connector implements DeferrableConnector<S3Key> {
 
   async set(key: S3Key, data: Uint8Array): Promise<void> {
     this.validateKey(key);
-    await this.write(key.objectKey, data);
+    await this.write(key.objectKey, [data]);
   }
 
   /**
@@ -248,20 +268,35 @@ export class S3Connector implements DeferrableConnector<S3Key> {
     }
   }
 
-  private async write(objectKey: string, data: Uint8Array): Promise<void> {
+  private async write(objectKey: string, data: readonly Uint8Array[]): Promise<void> {
     this.assertOpen();
     if (this.options.createBucket) await this.ensureBucket();
-    const body = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-    if (body.byteLength > this.options.multipartThresholdBytes) {
-      await this.multipartUpload(objectKey, body);
+    const parts = data.map(asBuffer).filter((p, i, all) => p.byteLength > 0 || all.length === 1);
+    const total = parts.reduce((n, p) => n + p.byteLength, 0);
+    if (total > this.options.multipartThresholdBytes) {
+      await this.multipartUpload(objectKey, parts.length === 1 ? parts[0]! : Buffer.concat(parts, total));
       return;
     }
-    await this.request({ operation: 'PutObject', objectKey }, (abortSignal) =>
-      this.client.send(
-        new PutObjectCommand({ Bucket: this.bucket, Key: objectKey, Body: body, ContentLength: body.byteLength }),
-        { abortSignal },
-      ),
+    const target = { Bucket: this.bucket, Key: objectKey };
+    if (parts.length > 1 && (await this.sendsPlainBodies())) {
+      await this.request({ operation: 'PutObject', objectKey, bodyBytes: total }, (abortSignal) =>
+        putObjectParts(this.client, target, parts, total, abortSignal),
+      );
+      return;
+    }
+    const body = parts.length === 1 ? parts[0]! : Buffer.concat(parts, total);
+    await this.request({ operation: 'PutObject', objectKey, bodyBytes: total }, (abortSignal) =>
+      this.client.send(new PutObjectCommand({ ...target, Body: body, ContentLength: total }), { abortSignal }),
     );
+  }
+
+  /** Whether the client adds no flexible checksums to PutObject (then parts can stream). */
+  private sendsPlainBodies(): Promise<boolean> {
+    this.plainBodies ??= Promise.resolve(this.client.config.requestChecksumCalculation()).then(
+      (mode) => mode === 'WHEN_REQUIRED',
+      () => false,
+    );
+    return this.plainBodies;
   }
 
   /**
@@ -354,12 +389,14 @@ export class S3Connector implements DeferrableConnector<S3Key> {
   }
 
   /**
-   * Sends one request under a deadline of `requestTimeoutMs` (retries included) and turns
-   * its failure into a `ConnectorError` naming the endpoint, bucket and key.
+   * Sends one request under a deadline of `requestTimeoutMs` (retries included; longer for
+   * large bodies) and turns its failure into a `ConnectorError` naming the endpoint, bucket
+   * and key.
    */
   private async request<T>(req: RequestOptions<T>, send: (abortSignal: AbortSignal) => Promise<T>): Promise<T> {
     const deadline = new AbortController();
-    const timer = setTimeout(() => deadline.abort(), this.options.requestTimeoutMs);
+    const limitMs = this.options.requestTimeoutMs + Math.ceil((req.bodyBytes ?? 0) / UPLOAD_FLOOR_BYTES_PER_MS);
+    const timer = setTimeout(() => deadline.abort(), limitMs);
     const signal = req.signal ? AbortSignal.any([deadline.signal, req.signal]) : deadline.signal;
     try {
       return await send(signal);
@@ -373,7 +410,7 @@ export class S3Connector implements DeferrableConnector<S3Key> {
         {
           operation: req.operation,
           objectKey: req.objectKey,
-          timedOutAfterMs: deadline.signal.aborted ? this.options.requestTimeoutMs : undefined,
+          timedOutAfterMs: deadline.signal.aborted ? limitMs : undefined,
         },
         error,
       );
@@ -404,6 +441,10 @@ export class S3Connector implements DeferrableConnector<S3Key> {
       return 'the endpoint of the injected S3Client';
     }
   }
+}
+
+function asBuffer(data: Uint8Array): Buffer {
+  return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
 }
 
 /** Resolves after `ms`, or rejects with the signal's reason as soon as it aborts. */

@@ -61,7 +61,7 @@ export function s3Failure(context: FailureContext, error: unknown): ConnectorErr
   const detail = `${code ?? 'Error'}${status ? ` (HTTP ${status})` : ''}: ${(error as SdkErrorShape | undefined)?.message ?? String(error)}`;
   let message: string;
   if (context.timedOutAfterMs !== undefined) {
-    message = `S3Connector: ${where} got no answer within ${context.timedOutAfterMs} ms (requestTimeoutMs). Is the server up and reachable?`;
+    message = `S3Connector: ${where} got no answer within ${context.timedOutAfterMs} ms (requestTimeoutMs, plus 1 s per MiB uploaded). Is the server up and reachable?`;
   } else if (isMissingBucket(error)) {
     message = `S3Connector: bucket "${context.bucket}" does not exist at ${context.endpoint} (${context.operation}). Create it, or pass createBucket: true.`;
   } else if ((code && REFUSED.has(code)) || status === 403) {
