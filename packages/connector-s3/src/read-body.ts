@@ -16,14 +16,20 @@ interface ByteArraySource {
  * (never a slice of Node's shared pool), so it can be transferred between threads.
  * A body idle for `idleTimeoutMs` is destroyed and the read rejects.
  */
-export function readBody(body: unknown, contentLength: number | undefined, idleTimeoutMs: number): Promise<Buffer> {
+export function readBody(
+  body: unknown,
+  contentLength: number | undefined,
+  idleTimeoutMs: number,
+): Promise<Buffer> {
   if (body === undefined || body === null) {
     return Promise.resolve(Buffer.allocUnsafeSlow(0));
   }
   if (!(body instanceof Readable)) {
     return (body as ByteArraySource).transformToByteArray().then((bytes) => {
       if (contentLength !== undefined && bytes.byteLength !== contentLength) {
-        throw new BodyReadError(`body has ${bytes.byteLength} bytes, Content-Length said ${contentLength}`);
+        throw new BodyReadError(
+          `body has ${bytes.byteLength} bytes, Content-Length said ${contentLength}`,
+        );
       }
       return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     });
@@ -35,7 +41,11 @@ export function readBody(body: unknown, contentLength: number | undefined, idleT
     let received = 0;
     let settled = false;
     const timer = setTimeout(() => {
-      stream.destroy(new BodyReadError(`no body bytes for ${idleTimeoutMs} ms (received ${received} of ${contentLength ?? '?'})`));
+      stream.destroy(
+        new BodyReadError(
+          `no body bytes for ${idleTimeoutMs} ms (received ${received} of ${contentLength ?? '?'})`,
+        ),
+      );
     }, idleTimeoutMs);
     const finish = (error: Error | undefined) => {
       if (settled) return;
@@ -77,7 +87,11 @@ export function readBody(body: unknown, contentLength: number | undefined, idleT
     });
     stream.once('error', (error) => finish(error));
     stream.once('close', () => {
-      finish(new BodyReadError(`connection closed after ${received} of ${contentLength ?? '?'} body bytes`));
+      finish(
+        new BodyReadError(
+          `connection closed after ${received} of ${contentLength ?? '?'} body bytes`,
+        ),
+      );
     });
   });
 }

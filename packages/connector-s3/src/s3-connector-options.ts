@@ -26,7 +26,9 @@ export interface S3ConnectorOptions {
    * Static credentials given here are written into `config()` (so another process can use
    * them); a provider or the default chain never is.
    */
-  credentials?: S3StaticCredentials | Exclude<S3ClientConfig['credentials'], S3StaticCredentials | undefined>;
+  credentials?:
+    | S3StaticCredentials
+    | Exclude<S3ClientConfig['credentials'], S3StaticCredentials | undefined>;
   /** Create the bucket (once, before the first write) when it does not exist. Default false. */
   createBucket?: boolean;
   /** Objects larger than this go through a multipart upload. Default 100 MiB (AWS's guidance). */
@@ -93,14 +95,23 @@ function positiveInt(name: string, value: unknown, fallback: number, min = 1): n
 
 /** Applies defaults and rejects bad options with a message naming the option. */
 export function resolveS3Options(options: S3ConnectorOptions): ResolvedS3Options {
-  if (typeof options !== 'object' || options === null) throw new TypeError('S3Connector: options must be an object');
+  if (typeof options !== 'object' || options === null)
+    throw new TypeError('S3Connector: options must be an object');
   const { bucket } = options;
   if (typeof bucket !== 'string' || bucket.length === 0 || bucket.includes('/')) {
-    throw new TypeError(`S3Connector: bucket must be a non-empty bucket name without "/"; got ${JSON.stringify(bucket)}`);
+    throw new TypeError(
+      `S3Connector: bucket must be a non-empty bucket name without "/"; got ${JSON.stringify(bucket)}`,
+    );
   }
   const rawPrefix = options.prefix ?? '';
-  if (typeof rawPrefix !== 'string' || rawPrefix.startsWith('/') || rawPrefix.split('/').includes('..')) {
-    throw new TypeError(`S3Connector: prefix must be a relative key prefix (no leading "/", no ".."); got ${JSON.stringify(rawPrefix)}`);
+  if (
+    typeof rawPrefix !== 'string' ||
+    rawPrefix.startsWith('/') ||
+    rawPrefix.split('/').includes('..')
+  ) {
+    throw new TypeError(
+      `S3Connector: prefix must be a relative key prefix (no leading "/", no ".."); got ${JSON.stringify(rawPrefix)}`,
+    );
   }
   const prefix = rawPrefix === '' || rawPrefix.endsWith('/') ? rawPrefix : `${rawPrefix}/`;
   const endpoint = options.endpoint;
@@ -109,21 +120,41 @@ export function resolveS3Options(options: S3ConnectorOptions): ResolvedS3Options
     try {
       url = new URL(endpoint);
     } catch {
-      throw new TypeError(`S3Connector: endpoint must be a URL such as http://127.0.0.1:9000; got ${JSON.stringify(endpoint)}`);
+      throw new TypeError(
+        `S3Connector: endpoint must be a URL such as http://127.0.0.1:9000; got ${JSON.stringify(endpoint)}`,
+      );
     }
     if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      throw new TypeError(`S3Connector: endpoint must use http or https; got ${JSON.stringify(endpoint)}`);
+      throw new TypeError(
+        `S3Connector: endpoint must use http or https; got ${JSON.stringify(endpoint)}`,
+      );
     }
   }
   const region =
-    options.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? (endpoint ? 'us-east-1' : undefined);
-  const partSizeBytes = positiveInt('partSizeBytes', options.partSizeBytes, 8 * 1024 * 1024, MIN_PART_BYTES);
+    options.region ??
+    process.env.AWS_REGION ??
+    process.env.AWS_DEFAULT_REGION ??
+    (endpoint ? 'us-east-1' : undefined);
+  const partSizeBytes = positiveInt(
+    'partSizeBytes',
+    options.partSizeBytes,
+    8 * 1024 * 1024,
+    MIN_PART_BYTES,
+  );
   const checksums = options.checksums ?? (endpoint ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED');
   if (checksums !== 'WHEN_REQUIRED' && checksums !== 'WHEN_SUPPORTED') {
-    throw new TypeError(`S3Connector: checksums must be "WHEN_REQUIRED" or "WHEN_SUPPORTED"; got ${JSON.stringify(checksums)}`);
+    throw new TypeError(
+      `S3Connector: checksums must be "WHEN_REQUIRED" or "WHEN_SUPPORTED"; got ${JSON.stringify(checksums)}`,
+    );
   }
-  if (options.credentials !== undefined && typeof options.credentials !== 'function' && !isStatic(options.credentials)) {
-    throw new TypeError('S3Connector: credentials must be { accessKeyId, secretAccessKey, sessionToken? } or a credential provider function');
+  if (
+    options.credentials !== undefined &&
+    typeof options.credentials !== 'function' &&
+    !isStatic(options.credentials)
+  ) {
+    throw new TypeError(
+      'S3Connector: credentials must be { accessKeyId, secretAccessKey, sessionToken? } or a credential provider function',
+    );
   }
   return {
     bucket,
@@ -132,7 +163,12 @@ export function resolveS3Options(options: S3ConnectorOptions): ResolvedS3Options
     endpoint,
     forcePathStyle: options.forcePathStyle ?? endpoint !== undefined,
     createBucket: options.createBucket ?? false,
-    multipartThresholdBytes: positiveInt('multipartThresholdBytes', options.multipartThresholdBytes, 100 * 1024 * 1024, 0),
+    multipartThresholdBytes: positiveInt(
+      'multipartThresholdBytes',
+      options.multipartThresholdBytes,
+      100 * 1024 * 1024,
+      0,
+    ),
     partSizeBytes,
     concurrency: positiveInt('concurrency', options.concurrency, 8),
     requestTimeoutMs: positiveInt('requestTimeoutMs', options.requestTimeoutMs, 30_000),

@@ -18,7 +18,12 @@ import {
 import { S3Connector } from './s3-connector.js';
 import type { S3ConnectorOptions } from './s3-connector-options.js';
 import type { S3Key } from './s3-key.js';
-import { S3RVER_HINT, type S3TestServer, s3rverAvailable, startS3Server } from './test-s3-server.js';
+import {
+  S3RVER_HINT,
+  type S3TestServer,
+  s3rverAvailable,
+  startS3Server,
+} from './test-s3-server.js';
 
 const MiB = 1024 * 1024;
 
@@ -68,17 +73,29 @@ describe('S3Connector options (no server)', () => {
     ['absolute prefix', { prefix: '/abs' }, /prefix/],
     ['prefix escaping upwards', { prefix: 'a/../b' }, /prefix/],
     ['endpoint that is not a URL', { endpoint: 'localhost:9000' }, /endpoint must/],
-    ['part size below the S3 minimum', { partSizeBytes: 1024 }, /partSizeBytes must be an integer >= 5242880/],
+    [
+      'part size below the S3 minimum',
+      { partSizeBytes: 1024 },
+      /partSizeBytes must be an integer >= 5242880/,
+    ],
     ['zero concurrency', { concurrency: 0 }, /concurrency/],
     ['fractional timeout', { requestTimeoutMs: 1.5 }, /requestTimeoutMs/],
     ['unknown checksum mode', { checksums: 'ALWAYS' as never }, /checksums/],
-    ['credentials without a secret', { credentials: { accessKeyId: 'x' } as never }, /credentials must be/],
+    [
+      'credentials without a secret',
+      { credentials: { accessKeyId: 'x' } as never },
+      /credentials must be/,
+    ],
   ])('%s is a TypeError naming the option', (_name, bad, message) => {
     expect(() => new S3Connector({ bucket: 'b', ...bad })).toThrow(message);
   });
 
   test('a prefix gets a trailing slash; keys are prefix + uuid in the bucket', async () => {
-    const connector = new S3Connector({ bucket: 'b', prefix: 'proxies', endpoint: 'http://127.0.0.1:1' });
+    const connector = new S3Connector({
+      bucket: 'b',
+      prefix: 'proxies',
+      endpoint: 'http://127.0.0.1:1',
+    });
     const key = await connector.newKey();
     expect(key.bucket).toBe('b');
     expect(key.objectKey).toMatch(/^proxies\/[0-9a-f-]{36}$/);
@@ -205,14 +222,22 @@ describeWithService('s3rver', s3rverAvailable, S3RVER_HINT, 'S3Connector against
     // A fault in the client (part 3 fails before it is sent); the server stays real.
     client.middlewareStack.add(
       (next, context) => async (args) => {
-        if (context.commandName === 'UploadPartCommand' && (args.input as { PartNumber?: number }).PartNumber === 3) {
+        if (
+          context.commandName === 'UploadPartCommand' &&
+          (args.input as { PartNumber?: number }).PartNumber === 3
+        ) {
           throw Object.assign(new Error('injected failure of part 3'), { name: 'InjectedFault' });
         }
         return next(args);
       },
       { step: 'initialize', name: 'failPart3' },
     );
-    const connector = connect({ client, multipartThresholdBytes: 6 * MiB, partSizeBytes: 5 * MiB, concurrency: 2 });
+    const connector = connect({
+      client,
+      multipartThresholdBytes: 6 * MiB,
+      partSizeBytes: 5 * MiB,
+      concurrency: 2,
+    });
     const key = await connector.newKey();
     await server.logged();
     const before = server.requests.length;
@@ -224,7 +249,9 @@ describeWithService('s3rver', s3rverAvailable, S3RVER_HINT, 'S3Connector against
     const log = server.requests.slice(before);
     const created = log.find((r) => r.startsWith('POST') && r.includes('?uploads'));
     expect(created).toBeDefined();
-    const abortAt = log.findIndex((r) => r.startsWith('DELETE ') && r.includes(`/${key.objectKey}?uploadId=`));
+    const abortAt = log.findIndex(
+      (r) => r.startsWith('DELETE ') && r.includes(`/${key.objectKey}?uploadId=`),
+    );
     expect(abortAt).toBeGreaterThan(0);
     // No part was still being uploaded when the abort went out, and none after.
     expect(log.slice(abortAt + 1).some((r) => r.includes('partNumber='))).toBe(false);
@@ -299,13 +326,15 @@ describeWithService('s3rver', s3rverAvailable, S3RVER_HINT, 'S3Connector against
     peak = 0;
     const got = await connector.getBatch(keys);
     expect(peak).toBe(3);
-    got.forEach((g, i) => expect(sha(g!)).toBe(sha(items[i]!)));
+    expect(got.map((g) => sha(g!))).toEqual(items.map(sha));
     const never = await Promise.all(Array.from({ length: 1500 }, () => connector.newKey()));
     await server.logged();
     const before = server.requests.length;
     await connector.evictBatch([...keys, ...never]);
     await server.logged();
-    const deletes = server.requests.slice(before).filter((r) => r.startsWith('POST') && r.includes('?delete'));
+    const deletes = server.requests
+      .slice(before)
+      .filter((r) => r.startsWith('POST') && r.includes('?delete'));
     expect(deletes).toHaveLength(2);
     expect(await connector.getBatch(keys)).toEqual(keys.map(() => null));
     client.destroy();
@@ -313,8 +342,14 @@ describeWithService('s3rver', s3rverAvailable, S3RVER_HINT, 'S3Connector against
 
   test('batch and deferrable operations reject foreign keys before any I/O', async () => {
     const connector = connect();
-    const foreign = { bucket: 'other', objectKey: 'tests/0b9c3d7e-1f2a-4b5c-8d9e-0f1a2b3c4d5e' } as S3Key;
-    const outside = { bucket: server.bucket, objectKey: 'other/0b9c3d7e-1f2a-4b5c-8d9e-0f1a2b3c4d5e' } as S3Key;
+    const foreign = {
+      bucket: 'other',
+      objectKey: 'tests/0b9c3d7e-1f2a-4b5c-8d9e-0f1a2b3c4d5e',
+    } as S3Key;
+    const outside = {
+      bucket: server.bucket,
+      objectKey: 'other/0b9c3d7e-1f2a-4b5c-8d9e-0f1a2b3c4d5e',
+    } as S3Key;
     const good = await connector.newKey();
     await server.logged();
     const before = server.requests.length;
@@ -322,7 +357,9 @@ describeWithService('s3rver', s3rverAvailable, S3RVER_HINT, 'S3Connector against
       await expect(connector.getBatch([good, bad])).rejects.toBeInstanceOf(InvalidKeyError);
       await expect(connector.evictBatch([good, bad])).rejects.toBeInstanceOf(InvalidKeyError);
       await expect(connector.set(bad, bytes(4, 1))).rejects.toBeInstanceOf(InvalidKeyError);
-      await expect(connector.waitFor(bad, { timeoutMs: 10 })).rejects.toBeInstanceOf(InvalidKeyError);
+      await expect(connector.waitFor(bad, { timeoutMs: 10 })).rejects.toBeInstanceOf(
+        InvalidKeyError,
+      );
     }
     await server.logged();
     expect(server.requests.length).toBe(before);
@@ -332,7 +369,9 @@ describeWithService('s3rver', s3rverAvailable, S3RVER_HINT, 'S3Connector against
     const waiter = connect();
     const writer = connect();
     const key = await waiter.newKey();
-    await expect(waiter.waitFor(key, { timeoutMs: 150 })).rejects.toBeInstanceOf(FutureTimeoutError);
+    await expect(waiter.waitFor(key, { timeoutMs: 150 })).rejects.toBeInstanceOf(
+      FutureTimeoutError,
+    );
     const controller = new AbortController();
     const pending = waiter.waitFor(key, { signal: controller.signal });
     setTimeout(() => controller.abort(new Error('no longer needed')), 30);
@@ -372,14 +411,22 @@ describeWithService('s3rver', s3rverAvailable, S3RVER_HINT, 'S3Connector against
     const third = await first.put(bytes(100, 3));
     await server.logged();
     // One CreateBucket per connector (201/200, then 409 BucketAlreadyExists), none per put.
-    expect(server.requests.filter((r) => r.startsWith(`PUT /${bucket}/ `)).map((r) => r.slice(-3))).toEqual(['200', '409']);
+    expect(
+      server.requests.filter((r) => r.startsWith(`PUT /${bucket}/ `)).map((r) => r.slice(-3)),
+    ).toEqual(['200', '409']);
     await first.evictBatch([key, other, third]);
   });
 
   test('wrong credentials (an access key s3rver does not know) are a ConnectorError that says they were refused', async () => {
-    const connector = connect({ credentials: { accessKeyId: 'WRONG-KEY', secretAccessKey: 'S3RVER' } });
+    const connector = connect({
+      credentials: { accessKeyId: 'WRONG-KEY', secretAccessKey: 'S3RVER' },
+    });
     const key = await connector.newKey();
-    for (const op of [() => connector.put(bytes(10, 1)), () => connector.get(key), () => connector.exists(key)]) {
+    for (const op of [
+      () => connector.put(bytes(10, 1)),
+      () => connector.get(key),
+      () => connector.exists(key),
+    ]) {
       const error = await rejection(op());
       expect(error).toBeInstanceOf(ConnectorError);
       expect(error.message).toMatch(/was refused/);
@@ -406,7 +453,9 @@ describeWithService('s3rver', s3rverAvailable, S3RVER_HINT, 'S3Connector against
     const payload = bytes(3 * MiB + 5, 21);
     const syncProxy = await store.proxy({ name: 'from-parent', payload });
     const asyncProxy = await store.proxy(bytes(2 * MiB, 22));
-    const message = Buffer.from(serialize({ sync: syncProxy, async: asyncProxy })).toString('base64');
+    const message = Buffer.from(serialize({ sync: syncProxy, async: asyncProxy })).toString(
+      'base64',
+    );
     const fixture = path.join(__dirname, 'fixtures', 'resolve-proxy.mjs');
     const { stdout } = await promisify(execFile)(process.execPath, [fixture, message], {
       env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
@@ -422,50 +471,60 @@ describeWithService('s3rver', s3rverAvailable, S3RVER_HINT, 'S3Connector against
   });
 });
 
-describeWithService('s3rver', s3rverAvailable, S3RVER_HINT, 'S3Connector when the server goes away', () => {
-  let server: S3TestServer;
+describeWithService(
+  's3rver',
+  s3rverAvailable,
+  S3RVER_HINT,
+  'S3Connector when the server goes away',
+  () => {
+    let server: S3TestServer;
 
-  beforeEach(async () => {
-    server = await startS3Server();
-  });
+    beforeEach(async () => {
+      server = await startS3Server();
+    });
 
-  afterEach(async () => {
-    await server.stop();
-  });
+    afterEach(async () => {
+      await server.stop();
+    });
 
-  test('a frozen server: every operation fails with a ConnectorError naming endpoint and bucket within requestTimeoutMs', async () => {
-    const connector = new S3Connector(server.options({ requestTimeoutMs: 800 }));
-    const key = await connector.put(bytes(100, 1));
-    server.pause();
-    try {
-      for (const op of [() => connector.get(key), () => connector.put(bytes(100, 2)), () => connector.exists(key)]) {
-        const started = Date.now();
-        const error = await rejection(op());
-        const elapsed = Date.now() - started;
-        expect(error).toBeInstanceOf(ConnectorError);
-        expect(error.message).toMatch(/got no answer within 80\d ms/);
-        expect(error.message).toContain(server.endpoint);
-        expect(error.message).toContain(server.bucket);
-        expect(elapsed).toBeGreaterThanOrEqual(750);
-        expect(elapsed).toBeLessThan(2500);
+    test('a frozen server: every operation fails with a ConnectorError naming endpoint and bucket within requestTimeoutMs', async () => {
+      const connector = new S3Connector(server.options({ requestTimeoutMs: 800 }));
+      const key = await connector.put(bytes(100, 1));
+      server.pause();
+      try {
+        for (const op of [
+          () => connector.get(key),
+          () => connector.put(bytes(100, 2)),
+          () => connector.exists(key),
+        ]) {
+          const started = Date.now();
+          const error = await rejection(op());
+          const elapsed = Date.now() - started;
+          expect(error).toBeInstanceOf(ConnectorError);
+          expect(error.message).toMatch(/got no answer within 80\d ms/);
+          expect(error.message).toContain(server.endpoint);
+          expect(error.message).toContain(server.bucket);
+          expect(elapsed).toBeGreaterThanOrEqual(750);
+          expect(elapsed).toBeLessThan(2500);
+        }
+      } finally {
+        server.resume();
+        await connector.close();
       }
-    } finally {
-      server.resume();
-      await connector.close();
-    }
-  });
+    });
 
-  test('a stopped server: a ConnectorError naming endpoint and bucket, quickly, after the configured attempts', async () => {
-    const connector = new S3Connector(server.options({ requestTimeoutMs: 2000, maxAttempts: 2 }));
-    const key = await connector.put(bytes(100, 1));
-    await server.stop();
-    const started = Date.now();
-    const error = await rejection(connector.get(key));
-    expect(error).toBeInstanceOf(ConnectorError);
-    expect(error.message).toContain(`cannot reach ${server.endpoint}`);
-    expect(error.message).toContain(`s3://${server.bucket}/${key.objectKey}`);
-    expect(error.message).toContain('after 2 attempt(s)');
-    expect(Date.now() - started).toBeLessThan(2000);
-    await connector.close();
-  });
-});
+    test('a stopped server: a ConnectorError naming endpoint and bucket, quickly, after the configured attempts', async () => {
+      const connector = new S3Connector(server.options({ requestTimeoutMs: 2000, maxAttempts: 2 }));
+      const key = await connector.put(bytes(100, 1));
+      await server.stop();
+      const started = Date.now();
+      const error = await rejection(connector.get(key));
+      expect(error).toBeInstanceOf(ConnectorError);
+      expect(error.message).toContain(`cannot reach ${server.endpoint}`);
+      expect(error.message).toContain(`s3://${server.bucket}/${key.objectKey}`);
+      expect(error.message).toContain('after 2 attempt(s)');
+      expect(Date.now() - started).toBeLessThan(2000);
+      await connector.close();
+    });
+  },
+);

@@ -22,7 +22,12 @@ import {
 import { mapLimit } from './map-limit.js';
 import { putObjectParts } from './put-object-parts.js';
 import { readBody } from './read-body.js';
-import { MAX_PARTS, type ResolvedS3Options, resolveS3Options, type S3ConnectorOptions } from './s3-connector-options.js';
+import {
+  MAX_PARTS,
+  type ResolvedS3Options,
+  resolveS3Options,
+  type S3ConnectorOptions,
+} from './s3-connector-options.js';
 import { errorCode, httpStatus, isMissingObject, s3Failure } from './s3-failure.js';
 import { assertS3Key, type S3Key } from './s3-key.js';
 
@@ -35,7 +40,7 @@ const WAIT_MAX_MS = 500;
  * An upload's deadline grows with its body at this floor rate (1 MiB/s), so a large single
  * PutObject on a slow link is not cut off while a silent server is still caught.
  */
-const UPLOAD_FLOOR_BYTES_PER_MS = 1024 * 1024 / 1000;
+const UPLOAD_FLOOR_BYTES_PER_MS = (1024 * 1024) / 1000;
 
 interface RequestOptions<T> {
   operation: string;
@@ -73,7 +78,8 @@ export class S3Connector implements DeferrableConnector<S3Key> {
     this.bucket = o.bucket;
     this.prefix = o.prefix;
     if (options.client !== undefined) {
-      if (!(options.client instanceof S3Client)) throw new TypeError('S3Connector: client must be an S3Client');
+      if (!(options.client instanceof S3Client))
+        throw new TypeError('S3Connector: client must be an S3Client');
       this.client = options.client;
       this.ownsClient = false;
       this.endpointLabel = o.endpoint;
@@ -87,7 +93,10 @@ export class S3Connector implements DeferrableConnector<S3Key> {
         requestChecksumCalculation: o.checksums,
         responseChecksumValidation: o.checksums,
         // Without these a dead server is retried on sockets that never time out.
-        requestHandler: { connectionTimeout: o.requestTimeoutMs, socketTimeout: o.requestTimeoutMs },
+        requestHandler: {
+          connectionTimeout: o.requestTimeoutMs,
+          socketTimeout: o.requestTimeoutMs,
+        },
       });
       this.ownsClient = true;
       this.endpointLabel = o.endpoint ?? `AWS S3 (${o.region ?? 'region from the SDK chain'})`;
@@ -131,14 +140,24 @@ export class S3Connector implements DeferrableConnector<S3Key> {
     this.validateKey(key);
     this.assertOpen();
     const response = await this.request(
-      { operation: 'GetObject', objectKey: key.objectKey, recover: (e) => (isMissingObject(e) ? null : undefined) },
-      (abortSignal) => this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key.objectKey }), { abortSignal }),
+      {
+        operation: 'GetObject',
+        objectKey: key.objectKey,
+        recover: (e) => (isMissingObject(e) ? null : undefined),
+      },
+      (abortSignal) =>
+        this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key.objectKey }), {
+          abortSignal,
+        }),
     );
     if (response === null) return null;
     try {
       return await readBody(response.Body, response.ContentLength, this.options.requestTimeoutMs);
     } catch (error) {
-      throw await this.fail({ operation: 'GetObject (reading the body)', objectKey: key.objectKey }, error);
+      throw await this.fail(
+        { operation: 'GetObject (reading the body)', objectKey: key.objectKey },
+        error,
+      );
     }
   }
 
@@ -156,7 +175,9 @@ export class S3Connector implements DeferrableConnector<S3Key> {
     this.validateKey(key);
     this.assertOpen();
     await this.request({ operation: 'DeleteObject', objectKey: key.objectKey }, (abortSignal) =>
-      this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key.objectKey }), { abortSignal }),
+      this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key.objectKey }), {
+        abortSignal,
+      }),
     );
   }
 
@@ -165,20 +186,25 @@ export class S3Connector implements DeferrableConnector<S3Key> {
     for (const key of keys) this.validateKey(key);
     this.assertOpen();
     const chunks: S3Key[][] = [];
-    for (let i = 0; i < keys.length; i += DELETE_BATCH) chunks.push(keys.slice(i, i + DELETE_BATCH));
+    for (let i = 0; i < keys.length; i += DELETE_BATCH)
+      chunks.push(keys.slice(i, i + DELETE_BATCH));
     await mapLimit(chunks, this.options.concurrency, async (chunk) => {
-      const result = await this.request({ operation: `DeleteObjects (${chunk.length} keys)` }, (abortSignal) =>
-        this.client.send(
-          new DeleteObjectsCommand({
-            Bucket: this.bucket,
-            Delete: { Objects: chunk.map((k) => ({ Key: k.objectKey })), Quiet: true },
-          }),
-          { abortSignal },
-        ),
+      const result = await this.request(
+        { operation: `DeleteObjects (${chunk.length} keys)` },
+        (abortSignal) =>
+          this.client.send(
+            new DeleteObjectsCommand({
+              Bucket: this.bucket,
+              Delete: { Objects: chunk.map((k) => ({ Key: k.objectKey })), Quiet: true },
+            }),
+            { abortSignal },
+          ),
       );
       const errors = result.Errors ?? [];
       if (errors.length > 0) {
-        const first = errors.slice(0, 3).map((e) => `${e.Key}: ${e.Code} ${e.Message ?? ''}`.trim());
+        const first = errors
+          .slice(0, 3)
+          .map((e) => `${e.Key}: ${e.Code} ${e.Message ?? ''}`.trim());
         throw new ConnectorError(
           `S3Connector: DeleteObjects in bucket "${this.bucket}" at ${await this.describeEndpoint()} failed for ${errors.length} of ${chunk.length} keys (${first.join('; ')})`,
           { cause: errors },
@@ -264,17 +290,22 @@ export class S3Connector implements DeferrableConnector<S3Key> {
 
   private assertOpen(): void {
     if (this.closed) {
-      throw new ConnectorError(`S3Connector(bucket="${this.bucket}") is closed; create a new connector or store.`);
+      throw new ConnectorError(
+        `S3Connector(bucket="${this.bucket}") is closed; create a new connector or store.`,
+      );
     }
   }
 
   private async write(objectKey: string, data: readonly Uint8Array[]): Promise<void> {
     this.assertOpen();
     if (this.options.createBucket) await this.ensureBucket();
-    const parts = data.map(asBuffer).filter((p, i, all) => p.byteLength > 0 || all.length === 1);
+    const parts = data.map(asBuffer).filter((p) => p.byteLength > 0);
     const total = parts.reduce((n, p) => n + p.byteLength, 0);
     if (total > this.options.multipartThresholdBytes) {
-      await this.multipartUpload(objectKey, parts.length === 1 ? parts[0]! : Buffer.concat(parts, total));
+      await this.multipartUpload(
+        objectKey,
+        parts.length === 1 ? parts[0]! : Buffer.concat(parts, total),
+      );
       return;
     }
     const target = { Bucket: this.bucket, Key: objectKey };
@@ -286,7 +317,9 @@ export class S3Connector implements DeferrableConnector<S3Key> {
     }
     const body = parts.length === 1 ? parts[0]! : Buffer.concat(parts, total);
     await this.request({ operation: 'PutObject', objectKey, bodyBytes: total }, (abortSignal) =>
-      this.client.send(new PutObjectCommand({ ...target, Body: body, ContentLength: total }), { abortSignal }),
+      this.client.send(new PutObjectCommand({ ...target, Body: body, ContentLength: total }), {
+        abortSignal,
+      }),
     );
   }
 
@@ -320,16 +353,26 @@ export class S3Connector implements DeferrableConnector<S3Key> {
       if (uploadId !== undefined) {
         try {
           await this.request({ operation: 'AbortMultipartUpload', objectKey }, (abortSignal) =>
-            this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: objectKey, UploadId: uploadId }), {
-              abortSignal,
-            }),
+            this.client.send(
+              new AbortMultipartUploadCommand({
+                Bucket: this.bucket,
+                Key: objectKey,
+                UploadId: uploadId,
+              }),
+              {
+                abortSignal,
+              },
+            ),
           );
           note = ` The multipart upload ${uploadId} was aborted; no parts remain.`;
         } catch (abortError) {
           note = ` Aborting multipart upload ${uploadId} failed too (${(abortError as Error).message}); its parts stay on the server until an "incomplete multipart uploads" lifecycle rule removes them.`;
         }
       }
-      throw await this.fail({ operation: `multipart upload (${body.byteLength} bytes)`, objectKey, note }, error);
+      throw await this.fail(
+        { operation: `multipart upload (${body.byteLength} bytes)`, objectKey, note },
+        error,
+      );
     }
   }
 
@@ -340,10 +383,13 @@ export class S3Connector implements DeferrableConnector<S3Key> {
         operation: 'CreateBucket',
         recover: (e) => {
           const code = errorCode(e);
-          return code === 'BucketAlreadyOwnedByYou' || code === 'BucketAlreadyExists' ? null : undefined;
+          return code === 'BucketAlreadyOwnedByYou' || code === 'BucketAlreadyExists'
+            ? null
+            : undefined;
         },
       },
-      (abortSignal) => this.client.send(new CreateBucketCommand({ Bucket: this.bucket }), { abortSignal }),
+      (abortSignal) =>
+        this.client.send(new CreateBucketCommand({ Bucket: this.bucket }), { abortSignal }),
     ).then(
       () => undefined,
       (error: unknown) => {
@@ -361,7 +407,8 @@ export class S3Connector implements DeferrableConnector<S3Key> {
   private verifyBucket(): Promise<void> {
     this.bucketVerified ??= this.request(
       { operation: 'HeadBucket', recover: (e) => (httpStatus(e) === 403 ? null : undefined) },
-      (abortSignal) => this.client.send(new HeadBucketCommand({ Bucket: this.bucket }), { abortSignal }),
+      (abortSignal) =>
+        this.client.send(new HeadBucketCommand({ Bucket: this.bucket }), { abortSignal }),
     ).then(
       () => undefined,
       async (error: unknown) => {
@@ -381,8 +428,16 @@ export class S3Connector implements DeferrableConnector<S3Key> {
   private async head(objectKey: string, signal?: AbortSignal): Promise<boolean> {
     this.assertOpen();
     const found = await this.request(
-      { operation: 'HeadObject', objectKey, signal, recover: (e) => (isMissingObject(e) ? false : undefined) },
-      (abortSignal) => this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: objectKey }), { abortSignal }).then(() => true),
+      {
+        operation: 'HeadObject',
+        objectKey,
+        signal,
+        recover: (e) => (isMissingObject(e) ? false : undefined),
+      },
+      (abortSignal) =>
+        this.client
+          .send(new HeadObjectCommand({ Bucket: this.bucket, Key: objectKey }), { abortSignal })
+          .then(() => true),
     );
     if (!found) await this.verifyBucket();
     return found;
@@ -393,9 +448,13 @@ export class S3Connector implements DeferrableConnector<S3Key> {
    * large bodies) and turns its failure into a `ConnectorError` naming the endpoint, bucket
    * and key.
    */
-  private async request<T>(req: RequestOptions<T>, send: (abortSignal: AbortSignal) => Promise<T>): Promise<T> {
+  private async request<T>(
+    req: RequestOptions<T>,
+    send: (abortSignal: AbortSignal) => Promise<T>,
+  ): Promise<T> {
     const deadline = new AbortController();
-    const limitMs = this.options.requestTimeoutMs + Math.ceil((req.bodyBytes ?? 0) / UPLOAD_FLOOR_BYTES_PER_MS);
+    const limitMs =
+      this.options.requestTimeoutMs + Math.ceil((req.bodyBytes ?? 0) / UPLOAD_FLOOR_BYTES_PER_MS);
     const timer = setTimeout(() => deadline.abort(), limitMs);
     const signal = req.signal ? AbortSignal.any([deadline.signal, req.signal]) : deadline.signal;
     try {
@@ -423,7 +482,10 @@ export class S3Connector implements DeferrableConnector<S3Key> {
     context: { operation: string; objectKey?: string; timedOutAfterMs?: number; note?: string },
     error: unknown,
   ): Promise<ConnectorError> {
-    return s3Failure({ ...context, bucket: this.bucket, endpoint: await this.describeEndpoint() }, error);
+    return s3Failure(
+      { ...context, bucket: this.bucket, endpoint: await this.describeEndpoint() },
+      error,
+    );
   }
 
   /** The server's address for messages; for an injected client, read from its config. */

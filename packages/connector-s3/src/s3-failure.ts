@@ -8,7 +8,8 @@ interface SdkErrorShape {
   $metadata?: { httpStatusCode?: number; attempts?: number };
 }
 
-const NETWORK_CODE = /\b(ECONNREFUSED|ECONNRESET|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|EPIPE|ETIMEDOUT)\b/;
+const NETWORK_CODE =
+  /\b(ECONNREFUSED|ECONNRESET|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|EPIPE|ETIMEDOUT)\b/;
 
 /** The S3 error code (`NoSuchKey`, `AccessDenied`, …) or the Node error code (`ECONNREFUSED`). */
 export function errorCode(error: unknown): string | undefined {
@@ -30,15 +31,34 @@ export function httpStatus(error: unknown): number | undefined {
 /** A missing object (GetObject's NoSuchKey, HeadObject's bare 404), as opposed to a missing bucket. */
 export function isMissingObject(error: unknown): boolean {
   const code = errorCode(error);
-  return code !== 'NoSuchBucket' && (code === 'NoSuchKey' || code === 'NotFound' || httpStatus(error) === 404);
+  return (
+    code !== 'NoSuchBucket' &&
+    (code === 'NoSuchKey' || code === 'NotFound' || httpStatus(error) === 404)
+  );
 }
 
 export function isMissingBucket(error: unknown): boolean {
   return errorCode(error) === 'NoSuchBucket';
 }
 
-const REFUSED = new Set(['InvalidAccessKeyId', 'SignatureDoesNotMatch', 'AccessDenied', 'ExpiredToken', 'InvalidToken']);
-const UNREACHABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'ETIMEDOUT', 'TimeoutError']);
+const REFUSED = new Set([
+  'InvalidAccessKeyId',
+  'SignatureDoesNotMatch',
+  'AccessDenied',
+  'ExpiredToken',
+  'InvalidToken',
+]);
+const UNREACHABLE = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EPIPE',
+  'ETIMEDOUT',
+  'TimeoutError',
+]);
 
 /** What went wrong where: enough to name the operation, object and server in a message. */
 export interface FailureContext {

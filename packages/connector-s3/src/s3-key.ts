@@ -17,7 +17,9 @@ export function assertS3Key(key: unknown, bucket: string, prefix: string): asser
   assertStringKey(key, ['bucket', 'objectKey'], 'S3Connector');
   const { bucket: keyBucket, objectKey } = key as S3Key;
   if (keyBucket !== bucket) {
-    throw new InvalidKeyError(`S3Connector(bucket="${bucket}") was given a key for bucket "${keyBucket}": ${formatKey(key)}`);
+    throw new InvalidKeyError(
+      `S3Connector(bucket="${bucket}") was given a key for bucket "${keyBucket}": ${formatKey(key)}`,
+    );
   }
   if (!objectKey.startsWith(prefix) || !isUuid(objectKey.slice(prefix.length))) {
     throw new InvalidKeyError(

@@ -13,7 +13,10 @@ import type { S3ConnectorOptions, S3StaticCredentials } from './s3-connector-opt
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
 /** s3rver accepts this access key id (and, not checking V4 signatures, any secret). */
-export const S3RVER_CREDENTIALS: S3StaticCredentials = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
+export const S3RVER_CREDENTIALS: S3StaticCredentials = {
+  accessKeyId: 'S3RVER',
+  secretAccessKey: 'S3RVER',
+};
 
 const CHILD = path.join(__dirname, 'fixtures', 's3rver-child.cjs');
 
@@ -77,9 +80,13 @@ export async function startS3Server(options: StartS3ServerOptions = {}): Promise
   const buckets = options.buckets ?? [`proxy-test-${Math.random().toString(36).slice(2, 10)}`];
   const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'proxy-s3rver-'));
   const port = await freePort();
-  const child = spawn(process.execPath, [CHILD, String(port), directory, buckets.join(','), ...(options.log ? ['--log'] : [])], {
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [CHILD, String(port), directory, buckets.join(','), ...(options.log ? ['--log'] : [])],
+    {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    },
+  );
   const requests: string[] = [];
   const markers = new Map<string, () => void>();
   let stderr = '';
@@ -88,7 +95,8 @@ export async function startS3Server(options: StartS3ServerOptions = {}): Promise
   });
   await new Promise<void>((resolve, reject) => {
     let buffered = '';
-    const onExit = (code: number | null) => reject(new Error(`s3rver exited (code ${code}) before listening: ${stderr}`));
+    const onExit = (code: number | null) =>
+      reject(new Error(`s3rver exited (code ${code}) before listening: ${stderr}`));
     child.once('exit', onExit);
     child.stdout!.setEncoding('utf8').on('data', (d: string) => {
       buffered += d;
@@ -119,7 +127,14 @@ export async function startS3Server(options: StartS3ServerOptions = {}): Promise
     });
     try {
       for (const folder of options.folders) {
-        await client.send(new PutObjectCommand({ Bucket: buckets[0], Key: `${folder}.keep`, Body: Buffer.alloc(0), ContentLength: 0 }));
+        await client.send(
+          new PutObjectCommand({
+            Bucket: buckets[0],
+            Key: `${folder}.keep`,
+            Body: Buffer.alloc(0),
+            ContentLength: 0,
+          }),
+        );
       }
     } finally {
       client.destroy();

@@ -7,9 +7,14 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
-import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { freePort } from '@proxy/connector-test-suite';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
 import { S3Connector, type S3ConnectorOptions } from '@proxy/connector-s3';
+import { freePort } from '@proxy/connector-test-suite';
 import { Store } from '@proxy/core';
 import { median, progress, type Report } from '../report.js';
 
@@ -21,14 +26,18 @@ interface Server {
 }
 
 async function startS3rver(): Promise<Server> {
-  const pkg = createRequire(path.resolve(process.argv[1]!)).resolve('@proxy/connector-s3/package.json');
+  const pkg = createRequire(path.resolve(process.argv[1]!)).resolve(
+    '@proxy/connector-s3/package.json',
+  );
   const child = path.join(path.dirname(pkg), 'src', 'fixtures', 's3rver-child.cjs');
   // tmpfs when there is one: the benchmark is about the client, not the server's disk.
   const base = fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir();
   const directory = fs.mkdtempSync(path.join(base, 'proxy-bench-s3rver-'));
   const port = await freePort();
   const bucket = 'proxy-bench';
-  const proc: ChildProcess = spawn(process.execPath, [child, String(port), directory, bucket], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const proc: ChildProcess = spawn(process.execPath, [child, String(port), directory, bucket], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   await new Promise<void>((resolve, reject) => {
     proc.once('exit', (code) => reject(new Error(`s3rver exited with ${code}`)));
     proc.stdout!.setEncoding('utf8').on('data', (d: string) => {
@@ -73,8 +82,8 @@ interface Case {
 
 const CASES: Case[] = [
   { label: '1 KB', bytes: 1024, runs: 200 },
-  { label: '1 MB', bytes: 1024 * 1024, runs: 40 },
-  { label: '64 MB', bytes: 64 * 1024 * 1024, runs: 9 },
+  { label: '1 MB', bytes: 1024 * 1024, runs: 100 },
+  { label: '64 MB', bytes: 64 * 1024 * 1024, runs: 11 },
   { label: '64 MB', bytes: 64 * 1024 * 1024, runs: 5, multipart: true },
 ];
 
@@ -82,9 +91,17 @@ export default async function s3(report: Report): Promise<void> {
   const server = (await serverFromEnv()) ?? (await startS3rver());
   const connector = new S3Connector(server.options);
   const store = new Store(`bench-s3-${randomUUID()}`, connector, { cacheSize: 0 });
-  const multipartConnector = new S3Connector({ ...server.options, multipartThresholdBytes: 16 * 1024 * 1024 });
-  const multipartStore = new Store(`bench-s3-mp-${randomUUID()}`, multipartConnector, { cacheSize: 0 });
-  const o = connector.config().options as { checksums: 'WHEN_REQUIRED' | 'WHEN_SUPPORTED'; forcePathStyle: boolean };
+  const multipartConnector = new S3Connector({
+    ...server.options,
+    multipartThresholdBytes: 16 * 1024 * 1024,
+  });
+  const multipartStore = new Store(`bench-s3-mp-${randomUUID()}`, multipartConnector, {
+    cacheSize: 0,
+  });
+  const o = connector.config().options as {
+    checksums: 'WHEN_REQUIRED' | 'WHEN_SUPPORTED';
+    forcePathStyle: boolean;
+  };
   // The raw baseline: a client configured exactly as the connector configures its own.
   const raw = new S3Client({
     region: server.options.region,
@@ -107,7 +124,8 @@ export default async function s3(report: Report): Promise<void> {
         const key = await s.put(data);
         const back = await s.get<Buffer>(key);
         const dt = performance.now() - t;
-        if (back?.length !== c.bytes) throw new Error(`store read back ${back?.length} bytes, expected ${c.bytes}`);
+        if (back?.length !== c.bytes)
+          throw new Error(`store read back ${back?.length} bytes, expected ${c.bytes}`);
         await s.evict(key);
         return dt;
       };
@@ -118,7 +136,8 @@ export default async function s3(report: Report): Promise<void> {
         const got = await raw.send(new GetObjectCommand({ Bucket: bucket, Key }));
         const bytes = await got.Body!.transformToByteArray();
         const dt = performance.now() - t;
-        if (bytes.length !== c.bytes) throw new Error(`raw read back ${bytes.length} bytes, expected ${c.bytes}`);
+        if (bytes.length !== c.bytes)
+          throw new Error(`raw read back ${bytes.length} bytes, expected ${c.bytes}`);
         await raw.send(new DeleteObjectCommand({ Bucket: bucket, Key }));
         return dt;
       };
@@ -148,7 +167,9 @@ export default async function s3(report: Report): Promise<void> {
         unit: 'ms',
         target: gated ? '<= 1.10x raw' : undefined,
         met: gated ? ours <= 1.1 * rawMs : undefined,
-        note: c.multipart ? 'informational: the cost of multipart on this server' : 'single PutObject',
+        note: c.multipart
+          ? 'informational: the cost of multipart on this server'
+          : 'single PutObject',
       });
     }
   } finally {
