@@ -101,10 +101,11 @@ export default async function s3(report: Report): Promise<void> {
   const o = connector.config().options as {
     checksums: 'WHEN_REQUIRED' | 'WHEN_SUPPORTED';
     forcePathStyle: boolean;
+    region?: string;
   };
   // The raw baseline: a client configured exactly as the connector configures its own.
   const raw = new S3Client({
-    region: server.options.region,
+    region: o.region,
     endpoint: server.options.endpoint,
     forcePathStyle: o.forcePathStyle,
     credentials: server.options.credentials,
