@@ -1,5 +1,4 @@
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -18,26 +17,13 @@ import {
 import { S3Connector } from './s3-connector.js';
 import type { S3ConnectorOptions } from './s3-connector-options.js';
 import type { S3Key } from './s3-key.js';
+import { bytes, MiB, rejection, sha } from './test-helpers.js';
 import {
   S3RVER_HINT,
   type S3TestServer,
   s3rverAvailable,
   startS3Server,
 } from './test-s3-server.js';
-
-const MiB = 1024 * 1024;
-
-function bytes(n: number, seed: number): Buffer {
-  const out = Buffer.allocUnsafe(n);
-  let x = seed * 2654435761;
-  for (let i = 0; i < n; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    out[i] = x >>> 24;
-  }
-  return out;
-}
-
-const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
 /** A plain client on the same server, to read what the connector wrote another way. */
 function rawClient(server: S3TestServer): S3Client {
@@ -56,98 +42,6 @@ function rawClient(server: S3TestServer): S3Client {
 function objectFile(server: S3TestServer, key: S3Key): string {
   return path.join(server.directory, key.bucket, `${key.objectKey}._S3rver_object`);
 }
-
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected the promise to reject');
-}
-
-describe('S3Connector options (no server)', () => {
-  test.each<[string, Partial<S3ConnectorOptions>, RegExp]>([
-    ['missing bucket name', { bucket: '' }, /bucket must be/],
-    ['bucket with a slash', { bucket: 'a/b' }, /bucket must be/],
-    ['absolute prefix', { prefix: '/abs' }, /prefix/],
-    ['prefix escaping upwards', { prefix: 'a/../b' }, /prefix/],
-    ['endpoint that is not a URL', { endpoint: 'localhost:9000' }, /endpoint must/],
-    [
-      'part size below the S3 minimum',
-      { partSizeBytes: 1024 },
-      /partSizeBytes must be an integer >= 5242880/,
-    ],
-    ['zero concurrency', { concurrency: 0 }, /concurrency/],
-    ['fractional timeout', { requestTimeoutMs: 1.5 }, /requestTimeoutMs/],
-    ['unknown checksum mode', { checksums: 'ALWAYS' as never }, /checksums/],
-    [
-      'credentials without a secret',
-      { credentials: { accessKeyId: 'x' } as never },
-      /credentials must be/,
-    ],
-  ])('%s is a TypeError naming the option', (_name, bad, message) => {
-    expect(() => new S3Connector({ bucket: 'b', ...bad })).toThrow(message);
-  });
-
-  test('a prefix gets a trailing slash; keys are prefix + uuid in the bucket', async () => {
-    const connector = new S3Connector({
-      bucket: 'b',
-      prefix: 'proxies',
-      endpoint: 'http://127.0.0.1:1',
-    });
-    const key = await connector.newKey();
-    expect(key.bucket).toBe('b');
-    expect(key.objectKey).toMatch(/^proxies\/[0-9a-f-]{36}$/);
-    await connector.close();
-  });
-
-  test('config is plain JSON with the defaults, without createBucket, and credentials only when passed as values', async () => {
-    const withValues = new S3Connector({
-      bucket: 'b',
-      endpoint: 'http://127.0.0.1:1',
-      createBucket: true,
-      credentials: { accessKeyId: 'AK', secretAccessKey: 'SK' },
-    });
-    const config = withValues.config();
-    expect(JSON.parse(JSON.stringify(config))).toEqual(config);
-    expect(config).toEqual({
-      module: '@proxy/connector-s3',
-      type: 'S3Connector',
-      options: {
-        bucket: 'b',
-        prefix: '',
-        endpoint: 'http://127.0.0.1:1',
-        region: 'us-east-1',
-        forcePathStyle: true,
-        multipartThresholdBytes: 100 * MiB,
-        partSizeBytes: 8 * MiB,
-        concurrency: 8,
-        requestTimeoutMs: 30_000,
-        maxAttempts: 3,
-        checksums: 'WHEN_REQUIRED',
-        credentials: { accessKeyId: 'AK', secretAccessKey: 'SK' },
-      },
-    });
-    const withProvider = new S3Connector({
-      bucket: 'b',
-      endpoint: 'http://127.0.0.1:1',
-      credentials: async () => ({ accessKeyId: 'AK', secretAccessKey: 'SK' }),
-    });
-    expect(withProvider.config().options).not.toHaveProperty('credentials');
-    expect(JSON.stringify(withProvider.config())).not.toContain('SK');
-    await withValues.close();
-    await withProvider.close();
-  });
-
-  test('the client it builds for an S3-compatible endpoint sends no streaming checksums', async () => {
-    const connector = new S3Connector({ bucket: 'b', endpoint: 'http://127.0.0.1:1' });
-    expect(await connector.client.config.requestChecksumCalculation()).toBe('WHEN_REQUIRED');
-    expect(await connector.client.config.responseChecksumValidation()).toBe('WHEN_REQUIRED');
-    expect(connector.client.config.forcePathStyle).toBe(true);
-    await connector.close();
-  });
-});
 
 describeWithService('s3rver', s3rverAvailable, S3RVER_HINT, 'S3Connector against s3rver', () => {
   let server: S3TestServer;
@@ -470,61 +364,3 @@ describeWithService('s3rver', s3rverAvailable, S3RVER_HINT, 'S3Connector against
     await store.close();
   });
 });
-
-describeWithService(
-  's3rver',
-  s3rverAvailable,
-  S3RVER_HINT,
-  'S3Connector when the server goes away',
-  () => {
-    let server: S3TestServer;
-
-    beforeEach(async () => {
-      server = await startS3Server();
-    });
-
-    afterEach(async () => {
-      await server.stop();
-    });
-
-    test('a frozen server: every operation fails with a ConnectorError naming endpoint and bucket within requestTimeoutMs', async () => {
-      const connector = new S3Connector(server.options({ requestTimeoutMs: 800 }));
-      const key = await connector.put(bytes(100, 1));
-      server.pause();
-      try {
-        for (const op of [
-          () => connector.get(key),
-          () => connector.put(bytes(100, 2)),
-          () => connector.exists(key),
-        ]) {
-          const started = Date.now();
-          const error = await rejection(op());
-          const elapsed = Date.now() - started;
-          expect(error).toBeInstanceOf(ConnectorError);
-          expect(error.message).toMatch(/got no answer within 80\d ms/);
-          expect(error.message).toContain(server.endpoint);
-          expect(error.message).toContain(server.bucket);
-          expect(elapsed).toBeGreaterThanOrEqual(750);
-          expect(elapsed).toBeLessThan(2500);
-        }
-      } finally {
-        server.resume();
-        await connector.close();
-      }
-    });
-
-    test('a stopped server: a ConnectorError naming endpoint and bucket, quickly, after the configured attempts', async () => {
-      const connector = new S3Connector(server.options({ requestTimeoutMs: 2000, maxAttempts: 2 }));
-      const key = await connector.put(bytes(100, 1));
-      await server.stop();
-      const started = Date.now();
-      const error = await rejection(connector.get(key));
-      expect(error).toBeInstanceOf(ConnectorError);
-      expect(error.message).toContain(`cannot reach ${server.endpoint}`);
-      expect(error.message).toContain(`s3://${server.bucket}/${key.objectKey}`);
-      expect(error.message).toContain('after 2 attempt(s)');
-      expect(Date.now() - started).toBeLessThan(2000);
-      await connector.close();
-    });
-  },
-);

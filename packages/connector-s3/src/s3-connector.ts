@@ -10,7 +10,6 @@ import {
   PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import {
   type ConnectorConfig,
   ConnectorError,
@@ -19,11 +18,12 @@ import {
   formatKey,
   type WaitOptions,
 } from '@proxy/core';
+import { abortableSleep } from './abortable-sleep.js';
 import { mapLimit } from './map-limit.js';
+import { uploadMultipart } from './multipart-upload.js';
 import { putObjectParts } from './put-object-parts.js';
 import { readBody } from './read-body.js';
 import {
-  MAX_PARTS,
   type ResolvedS3Options,
   resolveS3Options,
   type S3ConnectorOptions,
@@ -248,7 +248,7 @@ export class S3Connector implements DeferrableConnector<S3Key> {
       let delay = WAIT_FIRST_MS;
       for (;;) {
         if (await this.head(key.objectKey, stop.signal)) return;
-        await sleep(delay, stop.signal);
+        await abortableSleep(delay, stop.signal);
         delay = Math.min(delay * 2, WAIT_MAX_MS);
       }
     } finally {
@@ -332,46 +332,33 @@ export class S3Connector implements DeferrableConnector<S3Key> {
     return this.plainBodies;
   }
 
-  /**
-   * lib-storage's own abort-on-error would replace the upload's error with the abort's if
-   * the abort failed too; we abort ourselves so the message keeps both.
-   */
   private async multipartUpload(objectKey: string, body: Buffer): Promise<void> {
-    const partSize = Math.max(this.options.partSizeBytes, Math.ceil(body.byteLength / MAX_PARTS));
-    const upload = new Upload({
+    const failure = await uploadMultipart({
       client: this.client,
-      params: { Bucket: this.bucket, Key: objectKey, Body: body, ContentLength: body.byteLength },
-      partSize,
-      queueSize: this.options.concurrency,
-      leavePartsOnError: true,
+      bucket: this.bucket,
+      objectKey,
+      body,
+      partSizeBytes: this.options.partSizeBytes,
+      concurrency: this.options.concurrency,
+      abort: async (uploadId) => {
+        await this.request({ operation: 'AbortMultipartUpload', objectKey }, (abortSignal) =>
+          this.client.send(
+            new AbortMultipartUploadCommand({
+              Bucket: this.bucket,
+              Key: objectKey,
+              UploadId: uploadId,
+            }),
+            {
+              abortSignal,
+            },
+          ),
+        );
+      },
     });
-    try {
-      await upload.done();
-    } catch (error) {
-      const uploadId = upload.uploadId;
-      let note = '';
-      if (uploadId !== undefined) {
-        try {
-          await this.request({ operation: 'AbortMultipartUpload', objectKey }, (abortSignal) =>
-            this.client.send(
-              new AbortMultipartUploadCommand({
-                Bucket: this.bucket,
-                Key: objectKey,
-                UploadId: uploadId,
-              }),
-              {
-                abortSignal,
-              },
-            ),
-          );
-          note = ` The multipart upload ${uploadId} was aborted; no parts remain.`;
-        } catch (abortError) {
-          note = ` Aborting multipart upload ${uploadId} failed too (${(abortError as Error).message}); its parts stay on the server until an "incomplete multipart uploads" lifecycle rule removes them.`;
-        }
-      }
+    if (failure) {
       throw await this.fail(
-        { operation: `multipart upload (${body.byteLength} bytes)`, objectKey, note },
-        error,
+        { operation: `multipart upload (${body.byteLength} bytes)`, objectKey, note: failure.note },
+        failure.error,
       );
     }
   }
@@ -507,23 +494,4 @@ export class S3Connector implements DeferrableConnector<S3Key> {
 
 function asBuffer(data: Uint8Array): Buffer {
   return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-}
-
-/** Resolves after `ms`, or rejects with the signal's reason as soon as it aborts. */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) {
-      reject(signal.reason);
-      return;
-    }
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
 }
