@@ -48,6 +48,18 @@ describe('EndpointConnector (file storage)', () => {
     expect(fs.existsSync(`${file.home}/${file.name}/data/${key.objectId}`)).toBe(false);
   });
 
+  test('putParts streams the pieces back to back; the server stores their concatenation', async () => {
+    await using c = new EndpointConnector({ endpoints: [file.address] });
+    const head = Buffer.from('BS\n');
+    const body = Buffer.alloc(200_000, 9);
+    const key = await c.putParts([head, body]);
+    const onDisk = fs.readFileSync(`${file.home}/${file.name}/data/${key.objectId}`);
+    expect(Buffer.compare(onDisk, Buffer.concat([head, body]))).toBe(0);
+    const err = await c.putParts([head, Buffer.alloc(1_000_000)]).catch((e: unknown) => e);
+    expect((err as Error).message).toContain('max object size');
+    await c.evict(key);
+  });
+
   test('an object over the max size is refused before sending, naming the address', async () => {
     await using c = new EndpointConnector({ endpoints: [file.address] });
     const err = await c.put(Buffer.alloc(1_000_001)).catch((e: unknown) => e);

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
 import {
   type ConnectorConfig,
   ConnectorError,
@@ -112,22 +113,32 @@ export class EndpointConnector implements DeferrableConnector<EndpointKey> {
     return key;
   }
 
+  /** `put` of the concatenation of `parts`, streamed piece by piece (no joining copy). */
+  async putParts(parts: readonly Uint8Array[]): Promise<EndpointKey> {
+    const key = await this.newKey();
+    await this.set(key, parts);
+    return key;
+  }
+
   async putBatch(data: Uint8Array[]): Promise<EndpointKey[]> {
     return Promise.all(data.map((d) => this.put(d)));
   }
 
-  async set(key: EndpointKey, data: Uint8Array): Promise<void> {
+  async set(key: EndpointKey, data: Uint8Array | readonly Uint8Array[]): Promise<void> {
     this.validateKey(key);
     const home = await this.endpoint();
-    if (data.byteLength > home.maxObjectSize) {
+    const size =
+      data instanceof Uint8Array ? data.byteLength : data.reduce((n, p) => n + p.byteLength, 0);
+    if (size > home.maxObjectSize) {
       throw new ConnectorError(
-        `EndpointConnector: object of ${data.byteLength} bytes for key=${formatKey(key)} exceeds the max object size of ${home.address} (${home.maxObjectSize} bytes); raise it with \`proxy-endpoint configure --max-object-size\``,
+        `EndpointConnector: object of ${size} bytes for key=${formatKey(key)} exceeds the max object size of ${home.address} (${home.maxObjectSize} bytes); raise it with \`proxy-endpoint configure --max-object-size\``,
       );
     }
-    // The body goes to the socket as it is: no copy on this side.
+    // The body (or each piece of it) goes to the socket as it is: no copy on this side.
     const res = await this.call(home, 'POST', '/set', key, {
       body: data,
-      empty: data.byteLength === 0,
+      size,
+      empty: size === 0,
     });
     await this.expectOk(home, res, 'set', key);
   }
@@ -224,7 +235,13 @@ export class EndpointConnector implements DeferrableConnector<EndpointKey> {
     method: Method,
     route: string,
     key: EndpointKey,
-    extra: { body?: Uint8Array; empty?: boolean; waitMs?: number; signal?: AbortSignal } = {},
+    extra: {
+      body?: Uint8Array | readonly Uint8Array[];
+      size?: number;
+      empty?: boolean;
+      waitMs?: number;
+      signal?: AbortSignal;
+    } = {},
   ): Promise<Dispatcher.ResponseData> {
     const query = new URLSearchParams({ key: key.objectId, endpoint: key.endpointId });
     if (extra.empty) query.set('allow_empty', 'true');
@@ -232,6 +249,13 @@ export class EndpointConnector implements DeferrableConnector<EndpointKey> {
     const headers: Record<string, string> = {};
     if (home.token) headers.authorization = `Bearer ${home.token}`;
     if (extra.body) headers['content-type'] = 'application/octet-stream';
+    let body: Uint8Array | Readable | null = null;
+    if (extra.body instanceof Uint8Array) body = extra.body;
+    else if (extra.body) {
+      headers['content-length'] = String(extra.size);
+      body =
+        extra.body.length === 1 ? extra.body[0]! : Readable.from(extra.body, { objectMode: false });
+    }
     // A long poll legitimately sends no headers for up to waitMs.
     const headersTimeout = this.timeoutMs + (extra.waitMs ?? 0);
     try {
@@ -239,7 +263,7 @@ export class EndpointConnector implements DeferrableConnector<EndpointKey> {
         method,
         dispatcher: this.dispatcher,
         headers,
-        body: extra.body ?? null,
+        body,
         headersTimeout,
         bodyTimeout: this.timeoutMs,
         ...(extra.signal && { signal: extra.signal }),
