@@ -74,3 +74,31 @@ export {
   unregisterStore,
 } from './store-registry.js';
 export { type FetchSyncOptions, fetchSync, stopSyncBridge } from './sync-bridge.js';
+export {
+  type CloseOptions,
+  ContextLifetime,
+  LeaseLifetime,
+  type LeaseLifetimeOptions,
+  type Lifetime,
+  type LifetimeOptions,
+  registerLifetimeAtExit,
+  StaticLifetime,
+} from './lifetimes.js';
+export {
+  type AnyRef,
+  type BorrowOptions,
+  borrow,
+  clone,
+  dispose,
+  intoOwned,
+  mutBorrow,
+  type OwnedProxy,
+  type OwnedProxyOptions,
+  type ReferenceInfo,
+  type RefMutProxy,
+  type RefProxy,
+  referenceInfo,
+  update,
+  waitForEvictions,
+} from './ref.js';
+export { markRefsOutOfScope, type SubmitOptions, submit } from './scopes.js';

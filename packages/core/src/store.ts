@@ -6,6 +6,7 @@ import { keyId } from './keys.js';
 import { LRUCache } from './lru-cache.js';
 import { elapsedMs, type Metrics, StoreMetrics } from './metrics.js';
 import { createProxy, type Proxied, ProxyLocker, type Shape, shapeOf } from './proxy.js';
+import { intoOwned, type OwnedProxy, type OwnedProxyOptions } from './ref.js';
 import { type Deserializer, deserialize, type Serializer, serialize } from './serialize.js';
 import { StoreFactory } from './store-factory.js';
 import { registerStore, unregisterStore } from './store-registry.js';
@@ -331,6 +332,11 @@ export class Store<C extends Connector = Connector> {
   ): Promise<Proxied<T> | T>;
   async proxy<T>(obj: T, options?: ProxyOptions): Promise<Proxied<T>>;
   async proxy<T>(obj: T, options: ProxyOptions = {}): Promise<Proxied<T> | T> {
+    if (options.evict && options.lifetime) {
+      throw new TypeError(
+        `Store "${this.name}": evict and lifetime are mutually exclusive (a lifetime decides when the object is evicted).`,
+      );
+    }
     if (isNonProxiable(obj)) {
       if (options.skipNonProxiable) return obj;
       throw new NonProxiableTypeError(
@@ -380,6 +386,23 @@ export class Store<C extends Connector = Connector> {
   /** A proxy wrapped in a `ProxyLocker`, so nothing resolves it by accident. */
   async lockedProxy<T>(obj: T, options: ProxyOptions = {}): Promise<ProxyLocker<T>> {
     return new ProxyLocker(await this.proxy(obj, options));
+  }
+
+  /**
+   * Puts `obj` and returns the single `OwnedProxy` of it (ProxyStore's `owned_proxy`: a
+   * non-evicting proxy turned into an owner). The data is evicted when the owner is disposed
+   * or garbage-collected. `null`, `undefined` and booleans come back as they are unless
+   * `skipNonProxiable: false`.
+   */
+  async ownedProxy<T>(
+    obj: T,
+    options: OwnedProxyOptions = {},
+  ): Promise<T extends null | undefined | boolean ? T : OwnedProxy<T>> {
+    type Out = T extends null | undefined | boolean ? T : OwnedProxy<T>;
+    const skipNonProxiable = options.skipNonProxiable ?? true;
+    if (isNonProxiable(obj) && skipNonProxiable) return obj as Out;
+    const proxy = await this.proxy(obj, { ...options, evict: false, skipNonProxiable });
+    return intoOwned<T>(proxy) as Out;
   }
 
   /** Recorded metrics for a key, or undefined (metrics off, or nothing recorded). */
