@@ -3,7 +3,7 @@ import type { ConnectorKey } from './connector.js';
 import { formatKey, ProxyStoreError } from './errors.js';
 import { keyId } from './keys.js';
 import { proxyState } from './proxy.js';
-import type { LifetimeLike, Store } from './store.js';
+import { type LifetimeLike, Store } from './store.js';
 import { StoreFactory } from './store-factory.js';
 
 /** Bounds how long stored objects live: every key added is evicted when the lifetime ends. */
@@ -24,6 +24,21 @@ export interface CloseOptions {
 export interface LifetimeOptions {
   /** For messages and debugging; a uuid when omitted. */
   name?: string;
+}
+
+async function evictWithFreshStore(store: Store, keys: ConnectorKey[]): Promise<unknown[]> {
+  let fresh: Store;
+  try {
+    fresh = Store.fromConfig({ ...store.config(), register: false });
+  } catch (error) {
+    return [error];
+  }
+  try {
+    const results = await Promise.allSettled(keys.map((key) => fresh.evict(key)));
+    return results.flatMap((r) => (r.status === 'rejected' ? [r.reason] : []));
+  } finally {
+    await fresh.close().catch(() => {});
+  }
 }
 
 /**
@@ -116,8 +131,15 @@ abstract class BaseLifetime implements Lifetime {
     const failures: unknown[] = [];
     await Promise.all(
       [...this.keys].map(async ([store, keys]) => {
-        const results = await Promise.allSettled([...keys.values()].map((key) => store.evict(key)));
-        for (const r of results) if (r.status === 'rejected') failures.push(r.reason);
+        const list = [...keys.values()];
+        const results = await Promise.allSettled(list.map((key) => store.evict(key)));
+        const left = list.filter((_, i) => results[i]!.status === 'rejected');
+        if (left.length > 0) {
+          // Typically the application closed the store before the lifetime ended (a static
+          // lifetime at exit): evict through a short-lived store rebuilt from its config.
+          const errors = await evictWithFreshStore(store, left);
+          failures.push(...errors);
+        }
         if (closeStores) await store.close().catch((error: unknown) => failures.push(error));
       }),
     );

@@ -11,19 +11,19 @@ export function markRefsOutOfScope(...refs: (RefProxy<unknown> | RefMutProxy<unk
   for (const ref of refs) releaseRef(ref, true);
 }
 
-export interface SubmitOptions<A extends unknown[], K> {
+export interface SubmitOptions {
   /** Positional arguments; borrowed refs among them are released when the task settles. */
-  args?: A;
+  args?: readonly unknown[];
   /**
    * Keyword arguments, passed to the function as one trailing object (JavaScript has no
    * keyword arguments); borrowed refs among its values are released too.
    */
-  kwargs?: K;
+  kwargs?: Record<string, unknown>;
   /** More refs to release, e.g. ones nested inside arguments (args are not searched deeply). */
   registerCustomRefs?: Iterable<unknown>;
 }
 
-function collectRefs(options: SubmitOptions<unknown[], unknown>): unknown[] {
+function collectRefs(options: SubmitOptions): unknown[] {
   const refs = new Set<unknown>();
   for (const ref of options.registerCustomRefs ?? []) if (isBorrow(ref)) refs.add(ref);
   for (const arg of options.args ?? []) if (isBorrow(arg)) refs.add(arg);
@@ -41,15 +41,11 @@ function collectRefs(options: SubmitOptions<unknown[], unknown>): unknown[] {
  * is registered before the caller can await it, so after `await submit(...)` the owner is
  * no longer borrowed.
  */
-export function submit<
-  R extends PromiseLike<unknown>,
-  A extends unknown[] = unknown[],
-  K = undefined,
->(
-  fn: (...args: [...A, ...(K extends undefined ? [] : [K])]) => R,
-  options: SubmitOptions<A, K> = {},
+export function submit<R extends PromiseLike<unknown>>(
+  fn: (...args: never[]) => R,
+  options: SubmitOptions = {},
 ): R {
-  const refs = collectRefs(options as SubmitOptions<unknown[], unknown>);
+  const refs = collectRefs(options);
   // Fail before the task starts rather than in a callback nobody awaits.
   assertReleasable(refs);
   const release = () => {
