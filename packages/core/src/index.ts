@@ -54,7 +54,7 @@ export {
   resolveSync,
 } from './proxy.js';
 export type { Deserializer, ProxyEncodeHook, ProxyReviver, Serializer } from './serialize.js';
-export { deserialize, registerProxyKind, serialize } from './serialize.js';
+export { deserialize, registerProxyKind, serialize, serializeParts } from './serialize.js';
 export type {
   GetOptions,
   LifetimeLike,

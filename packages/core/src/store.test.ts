@@ -278,3 +278,29 @@ describe('config and registry', () => {
     await store.close();
   });
 });
+
+describe('zero-copy put of raw bytes', () => {
+  class PartsConnector extends LocalConnector {
+    received: (readonly Uint8Array[])[] = [];
+    async putParts(parts: readonly Uint8Array[]) {
+      this.received.push(parts);
+      return this.put(Buffer.concat(parts));
+    }
+  }
+
+  test('a Buffer reaches putParts as [BS header, the caller buffer itself]; other values as one piece', async () => {
+    const connector = new PartsConnector();
+    const parts = new Store('parts', connector, { metrics: true });
+    const payload = Buffer.from('raw payload');
+    const key = await parts.put(payload);
+    expect(connector.received[0]![1]).toBe(payload);
+    expect(Buffer.from(connector.received[0]![0]!).toString()).toBe('BS\n');
+    expect(await parts.get(key)).toEqual(payload);
+    expect(parts.metricsFor(key)!.attributes['store.put.object_size']).toBe(3 + payload.length);
+    await parts.put({ a: 1 });
+    expect(connector.received[1]).toHaveLength(1);
+    const custom = new Store('parts-custom', connector, { serializer: (o) => Buffer.from(String(o)) });
+    await custom.put('x');
+    expect(connector.received).toHaveLength(2);
+  });
+});

@@ -7,7 +7,13 @@ import { LRUCache } from './lru-cache.js';
 import { elapsedMs, type Metrics, StoreMetrics } from './metrics.js';
 import { createProxy, type Proxied, ProxyLocker, type Shape, shapeOf } from './proxy.js';
 import { intoOwned, type OwnedProxy, type OwnedProxyOptions } from './ref.js';
-import { type Deserializer, deserialize, type Serializer, serialize } from './serialize.js';
+import {
+  type Deserializer,
+  deserialize,
+  type Serializer,
+  serialize,
+  serializeParts,
+} from './serialize.js';
 import { StoreFactory } from './store-factory.js';
 import { registerStore, unregisterStore } from './store-registry.js';
 import { fetchSync } from './sync-bridge.js';
@@ -181,15 +187,29 @@ export class Store<C extends Connector = Connector> {
 
   async put(obj: unknown, options: PutOptions = {}): Promise<ConnectorKey> {
     const start = performance.now();
-    const bytes = this.serializeWith(obj, options.serializer ?? this.serializer);
-    const serialized = performance.now();
-    const key = await this.connector.put(bytes);
+    const serializer = options.serializer ?? this.serializer;
+    let size: number;
+    let pending: Promise<ConnectorKey>;
+    let serialized: number;
+    if (serializer === serialize && this.connector.putParts) {
+      // Raw bytes reach the connector as [header, caller's buffer]: no framing copy.
+      const parts = serializeParts(obj);
+      serialized = performance.now();
+      size = parts.reduce((n, p) => n + p.byteLength, 0);
+      pending = this.connector.putParts(parts);
+    } else {
+      const bytes = this.serializeWith(obj, serializer);
+      serialized = performance.now();
+      size = bytes.byteLength;
+      pending = this.connector.put(bytes);
+    }
+    const key = await pending;
     if (this.metrics) {
       const id = keyId(key);
       this.metrics.addTime('store.put.serialize', id, serialized - start);
       this.time('store.put.connector', id, serialized);
       this.time('store.put', id, start);
-      this.metrics.addAttribute('store.put.object_size', id, bytes.byteLength);
+      this.metrics.addAttribute('store.put.object_size', id, size);
     }
     options.lifetime?.addKey(key, this as Store);
     return key;
