@@ -1,4 +1,4 @@
-import { extract, getFactory, isProxy, type StoreFactory } from '@proxy/core';
+import { dispose, extract, getFactory, isProxy, proxyState, type StoreFactory } from '@proxy/core';
 import { TaskTimeoutError, WorkerCrashedError } from './errors.js';
 import { ProxyAlways, ProxyType } from './policy.js';
 import { ProcessPoolExecutor } from './process-pool-executor.js';
@@ -8,7 +8,10 @@ import { fileStore } from './test-file-store.js';
 import { alive, expectNoStoresLeft, FIXTURES } from './test-helpers.js';
 
 const concat = task<(base: string, num: number) => string>(FIXTURES, 'concat');
-const inspectArgs = task<(...args: unknown[]) => { proxy: boolean; type: string }[]>(FIXTURES, 'inspectArgs');
+const inspectArgs = task<(...args: unknown[]) => { proxy: boolean; type: string }[]>(
+  FIXTURES,
+  'inspectArgs',
+);
 const fail = task<(message: string) => never>(FIXTURES, 'fail');
 const crash = task<(code: number) => never>(FIXTURES, 'crash');
 const sleep = task<(ms: number, value?: unknown) => unknown>(FIXTURES, 'sleep');
@@ -25,6 +28,7 @@ describe('ProcessPoolExecutor (real child processes)', () => {
       const result = await executor.submit(concat, 'foobar', 42);
       expect(isProxy(result)).toBe(true);
       expect(extract(result)).toBe('foobar-42');
+      // biome-ignore lint/suspicious/noDoubleEquals: loose equality is the docs' check; a proxy is never === a primitive
       expect(result == 'foobar-42').toBe(true);
       // The string went by proxy, the number by value.
       const kinds = await executor.submit(inspectArgs, 'foobar', 42);
@@ -35,6 +39,10 @@ describe('ProcessPoolExecutor (real child processes)', () => {
       // Inputs were evicted; the one remaining object is the result, which the child wrote.
       const resultKey = (getFactory(result) as StoreFactory).key as { filename: string };
       expect(files().filter((f) => !f.endsWith('.ready'))).toEqual([resultKey.filename]);
+      // The caller owns the result the child wrote: disposing it evicts the file.
+      expect(proxyState(result)?.kind).toBe('owned');
+      await dispose(result);
+      expect(files()).toEqual([]);
     } finally {
       cleanup();
     }
@@ -43,7 +51,9 @@ describe('ProcessPoolExecutor (real child processes)', () => {
   it('a task that throws rejects with its error (message, name and stack) and its input is evicted', async () => {
     const { store, cleanup, files } = fileStore('process-fail');
     try {
-      await using executor = new StoreExecutor(new ProcessPoolExecutor({ size: 1 }), store, { shouldProxy: ProxyAlways });
+      await using executor = new StoreExecutor(new ProcessPoolExecutor({ size: 1 }), store, {
+        shouldProxy: ProxyAlways,
+      });
       const error = await executor.submit(fail, 'no such thing').catch((e: Error) => e);
       expect(error).toBeInstanceOf(RangeError);
       expect((error as Error).message).toBe('no such thing');
@@ -85,13 +95,16 @@ describe('ProcessPoolExecutor (real child processes)', () => {
     expect(pids).toHaveLength(1);
     await pool.shutdown({ cancelPending: true });
     expect(await running).toBe('done');
-    for (const q of await queued) expect(q).toMatchObject({ status: 'rejected', reason: { name: 'TaskCancelledError' } });
+    for (const q of await queued)
+      expect(q).toMatchObject({ status: 'rejected', reason: { name: 'TaskCancelledError' } });
     expect(pids.filter(alive)).toEqual([]);
   });
 
   it('refuses plain functions with a clear error', async () => {
     const pool = new ProcessPoolExecutor({ size: 1 });
-    await expect(pool.execute({ task: (x: number) => x, args: [1] })).rejects.toThrow(/export it from a module and pass task/);
+    await expect(pool.execute({ task: (x: number) => x, args: [1] })).rejects.toThrow(
+      /export it from a module and pass task/,
+    );
     await pool.shutdown();
   });
 });

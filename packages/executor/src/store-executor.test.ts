@@ -1,4 +1,13 @@
-import { extract, getFactory, isProxy, LocalConnector, Store, type StoreFactory } from '@proxy/core';
+import {
+  dispose,
+  extract,
+  getFactory,
+  isProxy,
+  LocalConnector,
+  proxyState,
+  Store,
+  type StoreFactory,
+} from '@proxy/core';
 import { ExecutorShutdownError, TaskCancelledError } from './errors.js';
 import { InlineExecutor } from './inline-executor.js';
 import { ProxyAlways, ProxyNever, ProxyType } from './policy.js';
@@ -19,7 +28,9 @@ describe('StoreExecutor on InlineExecutor', () => {
   it('proxies only the inputs the policy selects, and evicts them once the task settles', async () => {
     const store = localStore('inline-policy');
     const seen: unknown[] = [];
-    await using executor = new StoreExecutor(new InlineExecutor(), store, { shouldProxy: ProxyType(String) });
+    await using executor = new StoreExecutor(new InlineExecutor(), store, {
+      shouldProxy: ProxyType(String),
+    });
     const concat = (base: string, num: number) => {
       seen.push(base, num);
       return `${base}-${num}`;
@@ -36,20 +47,49 @@ describe('StoreExecutor on InlineExecutor', () => {
 
   it('a failing task rejects with its own error and its inputs are still evicted', async () => {
     const store = localStore('inline-fail');
-    await using executor = new StoreExecutor(new InlineExecutor(), store, { shouldProxy: ProxyAlways });
+    await using executor = new StoreExecutor(new InlineExecutor(), store, {
+      shouldProxy: ProxyAlways,
+    });
     let input: unknown;
     const boom = (data: Buffer) => {
       input = data;
       throw new RangeError(`bad input of ${data.length} bytes`);
     };
-    await expect(executor.submit(boom, Buffer.alloc(10))).rejects.toThrow(new RangeError('bad input of 10 bytes'));
+    await expect(executor.submit(boom, Buffer.alloc(10))).rejects.toThrow(
+      new RangeError('bad input of 10 bytes'),
+    );
     expect(isProxy(input)).toBe(true);
     expect(await store.exists(keyOf(input))).toBe(false);
   });
 
+  it('results are owned proxies with ownership on (dispose evicts) and plain proxies with it off', async () => {
+    const store = localStore('inline-ownership');
+    await using owned = new StoreExecutor(new InlineExecutor(), store, {
+      shouldProxy: ProxyAlways,
+      closeStore: false,
+    });
+    const result = await owned.submit((s: string) => s.toUpperCase(), 'abc');
+    expect(proxyState(result)?.kind).toBe('owned');
+    expect(extract(result)).toBe('ABC');
+    const key = keyOf(result);
+    expect(await store.exists(key)).toBe(true);
+    await dispose(result);
+    expect(await store.exists(key)).toBe(false);
+
+    await using plain = new StoreExecutor(new InlineExecutor(), store, {
+      shouldProxy: ProxyAlways,
+      ownership: false,
+    });
+    const kept = await plain.submit((s: string) => s.toUpperCase(), 'def');
+    expect(proxyState(kept)?.kind).toBe('proxy');
+    expect(await store.exists(keyOf(kept))).toBe(true);
+  });
+
   it('ProxyNever passes everything by value and leaves the store empty', async () => {
     const store = localStore('inline-never');
-    await using executor = new StoreExecutor(new InlineExecutor(), store, { shouldProxy: ProxyNever });
+    await using executor = new StoreExecutor(new InlineExecutor(), store, {
+      shouldProxy: ProxyNever,
+    });
     const result = await executor.submit((a: string, b: number) => `${a}${b}`, 'a', 1);
     expect(isProxy(result)).toBe(false);
     expect(result).toBe('a1');
@@ -57,7 +97,9 @@ describe('StoreExecutor on InlineExecutor', () => {
 
   it('map applies the policy to each element, not to whole iterables', async () => {
     const store = localStore('inline-map');
-    await using executor = new StoreExecutor(new InlineExecutor(), store, { shouldProxy: ProxyType(String) });
+    await using executor = new StoreExecutor(new InlineExecutor(), store, {
+      shouldProxy: ProxyType(String),
+    });
     const kinds: string[] = [];
     const pair = (x: unknown, n: number) => {
       kinds.push(`${n}:${isProxy(x)}/${isProxy(n)}`);
@@ -70,7 +112,10 @@ describe('StoreExecutor on InlineExecutor', () => {
 
   it('map releases the proxied results of the other tasks when one fails', async () => {
     const store = localStore('inline-map-fail');
-    await using executor = new StoreExecutor(new InlineExecutor(), store, { shouldProxy: ProxyType(String), ownership: false });
+    await using executor = new StoreExecutor(new InlineExecutor(), store, {
+      shouldProxy: ProxyType(String),
+      ownership: false,
+    });
     const results: unknown[] = [];
     const task = async (s: string) => {
       // `s` is a proxy of a String: compare its value, not its identity.
@@ -87,7 +132,9 @@ describe('StoreExecutor on InlineExecutor', () => {
 
   it('shutdown with cancelPending rejects tasks that had not started; running ones finish', async () => {
     const store = localStore('inline-cancel');
-    const executor = new StoreExecutor(new InlineExecutor({ concurrency: 1 }), store, { shouldProxy: ProxyAlways });
+    const executor = new StoreExecutor(new InlineExecutor({ concurrency: 1 }), store, {
+      shouldProxy: ProxyAlways,
+    });
     const close = jest.spyOn(store, 'close');
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
@@ -114,7 +161,9 @@ describe('StoreExecutor on InlineExecutor', () => {
 
   it('shutdown without cancelPending runs the queued tasks; closeStore=false keeps the store open', async () => {
     const store = localStore('inline-drain');
-    const executor = new StoreExecutor(new InlineExecutor({ concurrency: 1 }), store, { closeStore: false });
+    const executor = new StoreExecutor(new InlineExecutor({ concurrency: 1 }), store, {
+      closeStore: false,
+    });
     const order: number[] = [];
     const runs = [1, 2, 3].map((n) => executor.submit(async (x: number) => order.push(x), n));
     await executor.shutdown();
@@ -128,7 +177,11 @@ describe('StoreExecutor on InlineExecutor', () => {
   it('rejects bad construction arguments with clear errors', () => {
     const store = localStore('inline-bad');
     expect(() => new StoreExecutor({} as never, store)).toThrow(/executor must be an Executor/);
-    expect(() => new StoreExecutor(new InlineExecutor(), {} as never)).toThrow(/must be a @proxy\/core Store/);
-    expect(() => new StoreExecutor(new InlineExecutor(), store, { shouldProxy: 'yes' as never })).toThrow(/shouldProxy/);
+    expect(() => new StoreExecutor(new InlineExecutor(), {} as never)).toThrow(
+      /must be a @proxy\/core Store/,
+    );
+    expect(
+      () => new StoreExecutor(new InlineExecutor(), store, { shouldProxy: 'yes' as never }),
+    ).toThrow(/shouldProxy/);
   });
 });
