@@ -6,6 +6,7 @@ import {
   ConnectorError,
   type DeferrableConnector,
   formatKey,
+  mapLimit,
   type WaitOptions,
 } from '@proxy/core';
 import {
@@ -16,7 +17,6 @@ import {
   TEMP_PREFIX,
 } from './file-key.js';
 import { errnoOf, ioError } from './io-error.js';
-import { mapLimit } from './map-limit.js';
 import { MARKER_SOURCE, MarkerSource } from './marker-source.js';
 import { MarkerWatcher } from './marker-watcher.js';
 import type { ObjectPaths } from './object-paths.js';

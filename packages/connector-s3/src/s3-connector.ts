@@ -16,10 +16,10 @@ import {
   type DeferrableConnector,
   FutureTimeoutError,
   formatKey,
+  mapLimit,
   type WaitOptions,
 } from '@proxy/core';
 import { abortableSleep } from './abortable-sleep.js';
-import { mapLimit } from './map-limit.js';
 import { uploadMultipart } from './multipart-upload.js';
 import { putObjectParts } from './put-object-parts.js';
 import { readBody } from './read-body.js';

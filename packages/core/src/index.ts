@@ -9,6 +9,7 @@ export type {
 export { isDeferrable } from './connector.js';
 export { connectorClassFor, connectorFromConfig, registerConnector } from './connector-registry.js';
 export { requireDeferrable } from './deferrable.js';
+export { type ErrorData, errorFromData, errorToData } from './error-data.js';
 export {
   ConnectorError,
   ConnectorNotFoundError,
@@ -36,8 +37,19 @@ export {
   SimpleFactory,
 } from './factory.js';
 export { assertStringKey, isUuid, keyId } from './keys.js';
+export {
+  type CloseOptions,
+  ContextLifetime,
+  LeaseLifetime,
+  type LeaseLifetimeOptions,
+  type Lifetime,
+  type LifetimeOptions,
+  registerLifetimeAtExit,
+  StaticLifetime,
+} from './lifetimes.js';
 export { LocalConnector, type LocalConnectorOptions, type LocalKey } from './local-connector.js';
 export { LRUCache } from './lru-cache.js';
+export { mapLimit } from './map-limit.js';
 export { type Metrics, StoreMetrics, type TimeStats } from './metrics.js';
 export type { CreateProxyOptions, Proxied, ProxyState, Shape } from './proxy.js';
 export {
@@ -53,6 +65,24 @@ export {
   resolveAsync,
   resolveSync,
 } from './proxy.js';
+export {
+  type AnyRef,
+  type BorrowOptions,
+  borrow,
+  clone,
+  dispose,
+  intoOwned,
+  mutBorrow,
+  type OwnedProxy,
+  type OwnedProxyOptions,
+  type ReferenceInfo,
+  type RefMutProxy,
+  type RefProxy,
+  referenceInfo,
+  update,
+  waitForEvictions,
+} from './ref.js';
+export { markRefsOutOfScope, type SubmitOptions, submit } from './scopes.js';
 export type { Deserializer, ProxyEncodeHook, ProxyReviver, Serializer } from './serialize.js';
 export { deserialize, registerProxyKind, serialize, serializeParts } from './serialize.js';
 export type {
@@ -74,31 +104,3 @@ export {
   unregisterStore,
 } from './store-registry.js';
 export { type FetchSyncOptions, fetchSync, stopSyncBridge } from './sync-bridge.js';
-export {
-  type CloseOptions,
-  ContextLifetime,
-  LeaseLifetime,
-  type LeaseLifetimeOptions,
-  type Lifetime,
-  type LifetimeOptions,
-  registerLifetimeAtExit,
-  StaticLifetime,
-} from './lifetimes.js';
-export {
-  type AnyRef,
-  type BorrowOptions,
-  borrow,
-  clone,
-  dispose,
-  intoOwned,
-  mutBorrow,
-  type OwnedProxy,
-  type OwnedProxyOptions,
-  type ReferenceInfo,
-  type RefMutProxy,
-  type RefProxy,
-  referenceInfo,
-  update,
-  waitForEvictions,
-} from './ref.js';
-export { markRefsOutOfScope, type SubmitOptions, submit } from './scopes.js';

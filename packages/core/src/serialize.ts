@@ -1,4 +1,5 @@
 import { addExtension, Encoder } from 'cbor-x';
+import { type ErrorData, errorFromData } from './error-data.js';
 import { SerializationError } from './errors.js';
 import { factoryFromData, factoryToData } from './factory.js';
 import {
@@ -104,16 +105,6 @@ addExtension({
   },
 });
 
-const ERROR_TYPES: Record<string, ErrorConstructor> = {
-  Error,
-  TypeError,
-  RangeError,
-  SyntaxError,
-  ReferenceError,
-  EvalError,
-  URIError,
-};
-
 // cbor-x's own decoder for tag 27 calls any global by name (eval included); ours only
 // rebuilds plain Error types, keeping name, message, stack, code and cause.
 addExtension({
@@ -127,17 +118,8 @@ addExtension({
     if (!Array.isArray(data) || typeof data[0] !== 'string') {
       throw new SerializationError('Malformed error in serialized data');
     }
-    const [name, message, rest] = data as [string, unknown, Record<string, unknown> | undefined];
-    const Ctor = Object.hasOwn(ERROR_TYPES, name) ? ERROR_TYPES[name]! : Error;
-    const error = new Ctor(
-      String(message ?? ''),
-      rest?.cause !== undefined ? { cause: rest.cause } : undefined,
-    );
-    if (error.name !== name)
-      Object.defineProperty(error, 'name', { value: name, configurable: true, writable: true });
-    if (typeof rest?.stack === 'string') error.stack = rest.stack;
-    if (rest?.code !== undefined) (error as { code?: unknown }).code = rest.code;
-    return error;
+    const [name, message, rest] = data as [string, unknown, Partial<ErrorData> | undefined];
+    return errorFromData({ ...rest, name, message: String(message ?? '') });
   },
 });
 

@@ -1,3 +1,4 @@
+import { errorFromData } from '@proxy/core';
 import { type ConnectionOptions, type Job, Worker, type WorkerOptions } from 'bullmq';
 import {
   DEFAULT_MAX_INLINE_BYTES,
@@ -5,7 +6,7 @@ import {
   type JobPayload,
   type JobReturn,
 } from './bullmq-payload.js';
-import { errorFromData, type TaskCall } from './call.js';
+import type { TaskCall } from './call.js';
 import { runTask } from './run-task.js';
 
 export interface StartWorkerOptions {

@@ -1,5 +1,5 @@
 import type { StoreConfig } from '@proxy/core';
-import { deserialize, serialize } from '@proxy/core';
+import { deserialize, type ErrorData, errorFromData, serialize } from '@proxy/core';
 import type { PolicyData } from './policy.js';
 import { isTaskRef, type Task, type TaskRef } from './task.js';
 
@@ -32,12 +32,7 @@ export interface TaskCall {
 }
 
 /** An error as plain data: what a worker sends back when its task throws. */
-export interface RemoteErrorData {
-  name: string;
-  message: string;
-  stack?: string;
-  code?: string | number;
-}
+export type RemoteErrorData = ErrorData;
 
 export type Outcome = { ok: true; value: Uint8Array } | { ok: false; error: RemoteErrorData };
 
@@ -55,44 +50,6 @@ export function toCall(request: TaskRequest, maxResultBytes?: number): TaskCall 
     ...(request.result ? { result: request.result } : {}),
     ...(maxResultBytes !== undefined ? { maxResultBytes } : {}),
   };
-}
-
-export function errorToData(error: unknown): RemoteErrorData {
-  if (
-    error instanceof Error ||
-    (typeof error === 'object' && error !== null && 'message' in error)
-  ) {
-    const e = error as Error & { code?: unknown };
-    const code = typeof e.code === 'string' || typeof e.code === 'number' ? e.code : undefined;
-    return {
-      name: String(e.name ?? 'Error'),
-      message: String(e.message),
-      stack: e.stack,
-      ...(code !== undefined ? { code } : {}),
-    };
-  }
-  return { name: 'Error', message: `Task threw a non-error value: ${String(error)}` };
-}
-
-const ERROR_TYPES: Record<string, ErrorConstructor> = {
-  Error,
-  TypeError,
-  RangeError,
-  SyntaxError,
-  ReferenceError,
-  EvalError,
-  URIError,
-};
-
-/** Rebuilds a worker's error with its own name, message, stack and code. */
-export function errorFromData(data: RemoteErrorData): Error {
-  const Ctor = Object.hasOwn(ERROR_TYPES, data.name) ? ERROR_TYPES[data.name]! : Error;
-  const error = new Ctor(data.message);
-  if (error.name !== data.name)
-    Object.defineProperty(error, 'name', { value: data.name, configurable: true, writable: true });
-  if (data.stack !== undefined) error.stack = data.stack;
-  if (data.code !== undefined) (error as { code?: unknown }).code = data.code;
-  return error;
 }
 
 /** The caller's side of an outcome: the decoded value, or the worker's error thrown. */

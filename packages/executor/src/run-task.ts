@@ -1,5 +1,5 @@
-import { deserialize, getOrCreateStore, isProxy, serialize } from '@proxy/core';
-import { errorToData, type Outcome, type TaskCall } from './call.js';
+import { deserialize, errorToData, getOrCreateStore, isProxy, serialize } from '@proxy/core';
+import type { Outcome, TaskCall } from './call.js';
 import { PayloadTooLargeError } from './errors.js';
 import { loadTask } from './load-task.js';
 import { estimateSize, policyFromData } from './policy.js';
