@@ -83,8 +83,20 @@ export {
   waitForEvictions,
 } from './ref.js';
 export { markRefsOutOfScope, type SubmitOptions, submit } from './scopes.js';
-export type { Deserializer, ProxyEncodeHook, ProxyReviver, Serializer } from './serialize.js';
-export { deserialize, registerProxyKind, serialize, serializeParts } from './serialize.js';
+export type {
+  Deserializer,
+  ProxyEncodeHook,
+  ProxyReviver,
+  SerializableType,
+  Serializer,
+} from './serialize.js';
+export {
+  deserialize,
+  registerProxyKind,
+  registerSerializable,
+  serialize,
+  serializeParts,
+} from './serialize.js';
 export type {
   GetOptions,
   LifetimeLike,

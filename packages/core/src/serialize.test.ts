@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { SerializationError } from './errors.js';
 import { LambdaFactory, SimpleFactory } from './factory.js';
 import { createProxy, isProxy, isResolved, ProxyLocker } from './proxy.js';
-import { deserialize, serialize } from './serialize.js';
+import { deserialize, registerSerializable, serialize } from './serialize.js';
 
 function roundTrip<T>(value: T): T {
   return deserialize(serialize(value)) as T;
@@ -259,4 +259,36 @@ test('serializing an unresolved proxy at the top level does not resolve it (even
   expect(calls).toBe(0);
   expect(Buffer.from(bytes).toString('latin1', 0, 3)).toBe('CB\n');
   expect((deserialize(bytes) as Buffer).toString()).toBe('abc');
+});
+
+describe('registerSerializable', () => {
+  class Point {
+    constructor(
+      readonly x: number,
+      readonly y: number,
+    ) {}
+    norm(): number {
+      return Math.hypot(this.x, this.y);
+    }
+  }
+
+  test('instances of a registered class round trip as instances, nested anywhere', () => {
+    registerSerializable({
+      Class: Point,
+      tag: 41_150,
+      encode: (p) => [p.x, p.y],
+      decode: (d) => new Point(...(d as [number, number])),
+    });
+    const back = roundTrip({ list: [new Point(3, 4)], m: new Map([['p', new Point(1, 0)]]) });
+    expect(back.list[0]).toBeInstanceOf(Point);
+    expect(back.list[0]!.norm()).toBe(5);
+    expect(back.m.get('p')!.x).toBe(1);
+  });
+
+  test("core's tags and a taken tag are refused", () => {
+    class Other {}
+    const type = { Class: Other, encode: () => 0, decode: () => new Other() };
+    expect(() => registerSerializable({ ...type, tag: 41_000 })).toThrow(RangeError);
+    expect(() => registerSerializable({ ...type, tag: 41_150 })).toThrow(/already used by Point/);
+  });
 });

@@ -55,6 +55,50 @@ export function registerProxyKind(
 
 const SHAPES: readonly Shape[] = ['object', 'array', 'function'];
 
+/** Tags 41000–41099 are core's own; `registerSerializable` takes tags from 41100 up. */
+const FIRST_USER_TAG = 41_100;
+const userTags = new Map<number, string>();
+
+export interface SerializableType<T> {
+  // biome-ignore lint/suspicious/noExplicitAny: any constructor signature is accepted.
+  Class: abstract new (
+    ...args: any[]
+  ) => T;
+  /** A CBOR tag >= 41100, unique per type, stable across versions (it is in stored data). */
+  tag: number;
+  /** Plain data for an instance (may contain proxies and other registered types). */
+  encode(value: T): unknown;
+  /** Rebuilds an instance from `encode`'s data. Must not run code taken from the data. */
+  decode(data: unknown): T;
+}
+
+/**
+ * Teaches the core serializer a class of your own, so instances (say a `Future`) can travel
+ * inside any serialized value and come back as instances in the receiving process (which
+ * must have registered the same type). Registering the same class and tag again is a no-op.
+ */
+export function registerSerializable<T>(type: SerializableType<T>): void {
+  if (!Number.isInteger(type.tag) || type.tag < FIRST_USER_TAG) {
+    throw new RangeError(
+      `registerSerializable: tag must be an integer >= ${FIRST_USER_TAG}, got ${type.tag}`,
+    );
+  }
+  const owner = userTags.get(type.tag);
+  if (owner === type.Class.name) return;
+  if (owner !== undefined) {
+    throw new RangeError(`registerSerializable: tag ${type.tag} is already used by ${owner}`);
+  }
+  userTags.set(type.tag, type.Class.name);
+  addExtension({
+    Class: type.Class as never,
+    tag: type.tag,
+    encode(value: T, encode: (data: unknown) => Uint8Array) {
+      return encode(type.encode(value));
+    },
+    decode: (data: unknown) => type.decode(data),
+  });
+}
+
 addExtension({
   Class: ProxyMarker,
   tag: TAG_PROXY,
