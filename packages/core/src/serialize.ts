@@ -60,10 +60,7 @@ const FIRST_USER_TAG = 41_100;
 const userTags = new Map<number, string>();
 
 export interface SerializableType<T> {
-  // biome-ignore lint/suspicious/noExplicitAny: any constructor signature is accepted.
-  Class: abstract new (
-    ...args: any[]
-  ) => T;
+  Class: abstract new (...args: never[]) => T;
   /** A CBOR tag >= 41100, unique per type, stable across versions (it is in stored data). */
   tag: number;
   /** Plain data for an instance (may contain proxies and other registered types). */
