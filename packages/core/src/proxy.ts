@@ -166,7 +166,9 @@ function makeHandler(state: ProxyState): ProxyHandler<object> {
         const value = t[key as string];
         if (typeof value === 'function' && key !== 'constructor') {
           const cached = state.methods.get(key);
-          return cached !== undefined && cached.fn === value ? cached.bound : bindMethod(state, t, key, value);
+          return cached !== undefined && cached.fn === value
+            ? cached.bound
+            : bindMethod(state, t, key, value);
         }
         if (value !== undefined || key !== 'toJSON') return value;
       }

@@ -60,7 +60,8 @@ const FIRST_USER_TAG = 41_100;
 const userTags = new Map<number, string>();
 
 export interface SerializableType<T> {
-  Class: abstract new (...args: never[]) => T;
+  /** The class (private constructors are fine): instances are matched with `instanceof`. */
+  Class: Function & { prototype: T };
   /** A CBOR tag >= 41100, unique per type, stable across versions (it is in stored data). */
   tag: number;
   /** Plain data for an instance (may contain proxies and other registered types). */

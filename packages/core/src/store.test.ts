@@ -299,7 +299,9 @@ describe('zero-copy put of raw bytes', () => {
     expect(parts.metricsFor(key)!.attributes['store.put.object_size']).toBe(3 + payload.length);
     await parts.put({ a: 1 });
     expect(connector.received[1]).toHaveLength(1);
-    const custom = new Store('parts-custom', connector, { serializer: (o) => Buffer.from(String(o)) });
+    const custom = new Store('parts-custom', connector, {
+      serializer: (o) => Buffer.from(String(o)),
+    });
     await custom.put('x');
     expect(connector.received).toHaveLength(2);
   });

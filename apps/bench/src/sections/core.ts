@@ -67,7 +67,12 @@ async function accessCosts(report: Report): Promise<void> {
     target: '<= 25 ns',
     met: proxyCall <= 25,
   });
-  report.add({ section: 'core.access', case: 'getter over #private on resolved proxy', ours: privateGet, unit: 'ns' });
+  report.add({
+    section: 'core.access',
+    case: 'getter over #private on resolved proxy',
+    ours: privateGet,
+    unit: 'ns',
+  });
 
   const target = { a: 1, b: 2 };
   const floor = new Proxy(target, {});
@@ -80,8 +85,18 @@ async function accessCosts(report: Report): Promise<void> {
   const trapNs = nsPerOp(N, () => getTrap.a);
   const oursNs = nsPerOp(N, () => proxied.a);
   const extractNs = nsPerOp(N, () => extracted.a);
-  report.add({ section: 'core.access', case: 'property get: plain object', ours: plainNs, unit: 'ns' });
-  report.add({ section: 'core.access', case: 'property get: empty pass-through Proxy', ours: floorNs, unit: 'ns' });
+  report.add({
+    section: 'core.access',
+    case: 'property get: plain object',
+    ours: plainNs,
+    unit: 'ns',
+  });
+  report.add({
+    section: 'core.access',
+    case: 'property get: empty pass-through Proxy',
+    ours: floorNs,
+    unit: 'ns',
+  });
   report.add({
     section: 'core.access',
     case: 'property get: resolved proxy vs minimal get-trap Proxy (trap floor)',
