@@ -34,7 +34,7 @@ export interface ProxyState<T = unknown> {
   methods: Map<PropertyKey, { fn: Function; bound: Function }>;
   /** Per-variant data (ownership bookkeeping). */
   extra: Record<string, unknown>;
-  /** Properties the proxy answers itself, before the target (ownership's `Symbol.dispose`). */
+  /** Symbol-keyed properties the proxy answers itself, before the target (ownership's `Symbol.dispose`). */
   own?: Map<PropertyKey, unknown>;
 }
 
@@ -160,17 +160,20 @@ function slowGet(state: ProxyState, key: PropertyKey): unknown {
 function makeHandler(state: ProxyState): ProxyHandler<object> {
   return {
     get(_ph, key) {
-      // Fast path: a resolved proxy outside serialization with no own properties.
-      if (state.resolved && encoding === 0 && state.own === undefined) {
+      // Fast path for a resolved proxy. 'constructor' (which reads differently while
+      // serializing), a boxed primitive's missing toJSON and own symbols (ownership's
+      // Symbol.dispose) take the slow path.
+      if (state.resolved && (typeof key !== 'symbol' || state.own === undefined)) {
         const t = state.target as Record<PropertyKey, unknown>;
         const value = t[key as string];
-        if (typeof value === 'function' && key !== 'constructor') {
-          const cached = state.methods.get(key);
-          return cached !== undefined && cached.fn === value
-            ? cached.bound
-            : bindMethod(state, t, key, value);
-        }
-        if (value !== undefined || key !== 'toJSON') return value;
+        if (typeof value === 'function') {
+          if (key !== 'constructor') {
+            const cached = state.methods.get(key);
+            return cached !== undefined && cached.fn === value
+              ? cached.bound
+              : bindMethod(state, t, key, value);
+          }
+        } else if (value !== undefined || key !== 'toJSON') return value;
       }
       return slowGet(state, key);
     },
