@@ -10,11 +10,16 @@ import {
   ProxyResolveError,
   registeredStores,
   resolve,
+  SerializationError,
   Store,
   serialize,
 } from '@proxy/core';
 import { Future, FutureAlreadySetError } from '@proxy/future';
-import { PollingLocalConnector, PutOnlyConnector } from './test-connectors.js';
+import {
+  CountingLocalConnector,
+  PollingLocalConnector,
+  PutOnlyConnector,
+} from './test-connectors.js';
 
 const stores: Store[] = [];
 function makeStore(connector = new LocalConnector(), register = true): Store {
@@ -62,13 +67,20 @@ describe('Future with LocalConnector', () => {
     }
   });
 
-  test('result() waits for a value set later (waitFor, no polling)', async () => {
-    const store = makeStore();
+  test('result() waits for a value set later with the connector waitFor, no polling', async () => {
+    const connector = new CountingLocalConnector();
+    const store = makeStore(connector);
     const future = await Future.create<number[]>(store);
     expect(await future.done()).toBe(false);
     const waiting = future.result();
-    setTimeout(() => void future.setResult([4, 5]), 10);
+    const proxied = resolve(future.proxy());
+    expect(connector.waitForCalls).toBe(2);
+    const existsBefore = connector.existsCalls;
+    setTimeout(() => void future.setResult([4, 5]), 30);
     expect(await waiting).toEqual([4, 5]);
+    expect([...(await proxied)]).toEqual([4, 5]);
+    // setResult's own write-once check is the only exists call while waiting
+    expect(connector.existsCalls - existsBefore).toBe(1);
     expect(await future.done()).toBe(true);
   });
 
@@ -160,15 +172,29 @@ describe('Future with LocalConnector', () => {
     expect([...(await resolve(copy.p))]).toEqual([1, 2]);
   });
 
-  test('a Future object survives the core serializer, nested, and JSON', async () => {
+  test('a Future is a plain object, not a proxy', async () => {
+    const store = makeStore();
+    const future = await Future.create<string>(store);
+    expect(isProxy(future)).toBe(false);
+    expect(Object.getPrototypeOf(future)).toBe(Future.prototype);
+    expect(isProxy(Future.fromJSON(future.toJSON()))).toBe(false);
+    expect(isProxy(deserialize(serialize(future)))).toBe(false);
+  });
+
+  test('a Future object survives the core serializer, alone, nested, and JSON', async () => {
     const store = makeStore();
     const future = await Future.create<string>(store, { pollingIntervalMs: 5, timeoutMs: 1000 });
-    const { task } = deserialize(serialize({ task: { args: [future] } })) as {
-      task: { args: Future<string>[] };
-    };
+    const bytes = serialize({ task: { args: [future] } });
+    // written under its own tag (0xd9 a0 8c = tag 41100), as its toJSON() data
+    expect(Buffer.from(bytes).includes(Buffer.from([0xd9, 0xa0, 0x8c]))).toBe(true);
+    const { task } = deserialize(bytes) as { task: { args: Future<string>[] } };
     const viaCbor = task.args[0]!;
     expect(viaCbor).toBeInstanceOf(Future);
     expect(viaCbor).not.toBe(future);
+    expect(viaCbor.toJSON()).toEqual(future.toJSON());
+    const alone = deserialize(serialize(future)) as Future<string>;
+    expect(alone).toBeInstanceOf(Future);
+    expect(alone.key).toEqual(future.key);
     expect(viaCbor.key).toEqual(future.key);
     expect(viaCbor.timeoutMs).toBe(1000);
     const viaJson = Future.fromJSON<string>(JSON.stringify(future));
@@ -209,7 +235,16 @@ describe('Future with LocalConnector', () => {
     const forged = Future.fromJSON({ ...future.toJSON(), key: { id: '../../etc/passwd' } });
     await expect(forged.result()).rejects.toThrow(InvalidKeyError);
     await expect(forged.setResult(1)).rejects.toThrow(InvalidKeyError);
+    expect(() => Future.fromJSON({ key: 'x' })).toThrow(SerializationError);
     expect(() => Future.fromJSON({ key: 'x' })).toThrow(/Malformed future data/);
+    expect(() => Future.fromJSON('{not json')).toThrow(SerializationError);
+    expect(() => Future.fromJSON('[1]')).toThrow(/expected an object/);
+    // the same checks guard the serializer path: malformed data under the Future tag
+    const malformed = Buffer.concat([
+      Buffer.from('CB\n'),
+      Buffer.from([0xd9, 0xa0, 0x8c, 0xa1, 0x61, 0x6b, 0x01]), // tag 41100 { k: 1 }
+    ]);
+    expect(() => deserialize(malformed)).toThrow(SerializationError);
   });
 
   test('bad options are RangeError before any I/O', async () => {
@@ -232,17 +267,27 @@ describe('Future on a connector without waitFor (polling with backoff)', () => {
     const connector = new PollingLocalConnector();
     const store = makeStore(connector as never);
     const future = await Future.create<string>(store, {
-      pollingIntervalMs: 1,
+      pollingIntervalMs: 2,
       pollingBackoffFactor: 2,
-      pollingIntervalLimitMs: 8,
+      pollingIntervalLimitMs: 16,
+    });
+    const checks = 7;
+    const polled = new Promise<void>((resolve) => {
+      connector.onExists = () => {
+        if (connector.existsTimes.length === checks) resolve();
+      };
     });
     const waiting = future.result();
-    await new Promise((r) => setTimeout(r, 60));
+    await polled;
     await future.setResult('polled');
     expect(await waiting).toBe('polled');
-    // 60 ms at 1, 2, 4, 8, 8, ... ms is at most ~11 checks; without backoff it would be ~60
-    expect(connector.existsCalls).toBeGreaterThan(2);
-    expect(connector.existsCalls).toBeLessThan(20);
+    // delays 2, 4, 8, 16, 16, 16 ms (timers never fire early by more than ~1 ms);
+    // without backoff every gap would be ~2 ms
+    const gaps = connector.existsTimes
+      .slice(1, checks)
+      .map((t, i) => t - connector.existsTimes[i]!);
+    const expected = [2, 4, 8, 16, 16, 16];
+    for (const [i, gap] of gaps.entries()) expect(gap).toBeGreaterThanOrEqual(expected[i]! - 1);
   });
 
   test('times out and aborts while polling', async () => {

@@ -2,15 +2,14 @@ import {
   type ConnectorKey,
   createProxy,
   type Deserializer,
-  type Factory,
-  type FactoryData,
   formatKey,
   getOrCreateStore,
   keyId,
   type Proxied,
   ProxyResolveMissingKeyError,
-  registerProxyKind,
+  registerSerializable,
   requireDeferrable,
+  SerializationError,
   type Serializer,
   type Shape,
   type Store,
@@ -55,8 +54,11 @@ export interface FutureProxyOptions {
   shape?: Shape;
 }
 
-/** The proxy kind under which the core serializer writes a `Future` object. */
-export const FUTURE_KIND = 'future';
+/**
+ * The CBOR tag under which the core serializer writes a `Future` object. It is part of stored
+ * and transmitted data, so it never changes.
+ */
+export const FUTURE_TAG = 41_100;
 
 const MISSING: unique symbol = Symbol('missing');
 
@@ -69,7 +71,8 @@ function isProxiable(value: unknown): boolean {
  * process; consumers `await result()` or use `proxy()`, which blocks on first use until the
  * result is there. The key comes from the connector's `newKey()` (a `DeferrableConnector`).
  *
- * A `Future` object is itself serializable with the core serializer (and `toJSON`), so it
+ * A `Future` is a plain object (not a proxy). It is serializable with the core serializer,
+ * alone or nested in any value (a registered type, tag `FUTURE_TAG`), and with `toJSON`, so it
  * can be handed to the producer in another process.
  */
 export class Future<T = unknown> {
@@ -108,13 +111,11 @@ export class Future<T = unknown> {
     store.metrics?.addTime('store.future', keyId(key), performance.now() - start);
     const data: FutureData = { key, storeConfig, evict: options.evict ?? false, ...polling };
     if (timeoutMs !== undefined) data.timeoutMs = timeoutMs;
-    return Future.#wrap(
-      new Future<T>(data, {
-        store,
-        serializer: options.serializer,
-        deserializer: options.deserializer,
-      }),
-    );
+    return new Future<T>(data, {
+      store,
+      serializer: options.serializer,
+      deserializer: options.deserializer,
+    });
   }
 
   /** Rebuilds a future from `toJSON()` output (an object or its JSON text). */
@@ -122,24 +123,25 @@ export class Future<T = unknown> {
     json: FutureData | Record<string, unknown> | string,
     options: FromJSONOptions = {},
   ): Future<T> {
-    const raw =
-      typeof json === 'string'
-        ? (JSON.parse(json) as Record<string, unknown>)
-        : (json as Record<string, unknown>);
-    return Future.#wrap(new Future<T>(futureDataFrom(raw), options));
-  }
-
-  // Futures are handed out as resolved core proxies of kind "future": the core serializer
-  // writes any proxy as its factory's data, so a Future crosses processes inside any value
-  // (task arguments, nested objects) with no change to core. The proxy forwards every
-  // property and method to the real Future, so callers never notice it.
-  static #wrap<T>(future: Future<T>): Future<T> {
-    const handle: Factory<Future<T>> = {
-      resolve: () => future,
-      resolveAsync: async () => future,
-      toData: (): FactoryData => ({ ...future.toJSON(), type: FUTURE_KIND }),
-    };
-    return createProxy(handle, { kind: FUTURE_KIND, target: future });
+    let raw: unknown = json;
+    if (typeof json === 'string') {
+      try {
+        raw = JSON.parse(json);
+      } catch (error) {
+        throw new SerializationError(
+          `Malformed future data: not JSON (${(error as Error).message})`,
+          {
+            cause: error,
+          },
+        );
+      }
+    }
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+      throw new SerializationError(
+        `Malformed future data: expected an object, got ${formatKey(raw)}`,
+      );
+    }
+    return new Future<T>(futureDataFrom(raw as Record<string, unknown>), options);
   }
 
   /** The store this future lives in (rebuilt from its config in a process that received it). */
@@ -230,6 +232,13 @@ export class Future<T = unknown> {
   }
 }
 
-registerProxyKind(FUTURE_KIND, (factoryData) =>
-  Future.fromJSON(factoryData as Record<string, unknown>),
-);
+// The core serializer writes a Future as its `toJSON()` data under FUTURE_TAG, wherever it sits
+// in a value; a process that imported this package reads it back as a Future (never running
+// code from the data: `fromJSON` validates it). The cast only hides the private constructor:
+// core matches instances with `instanceof` and never calls it.
+registerSerializable<Future>({
+  Class: Future as unknown as abstract new () => Future,
+  tag: FUTURE_TAG,
+  encode: (future) => future.toJSON(),
+  decode: (data) => Future.fromJSON(data as Record<string, unknown>),
+});

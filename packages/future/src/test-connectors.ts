@@ -1,11 +1,34 @@
-// Real connectors for tests, built on core's LocalConnector: one that has `newKey`/`set` but no
-// `waitFor` (so futures poll), and one that is not deferrable at all.
-import { type Connector, type ConnectorConfig, LocalConnector, type LocalKey } from '@proxy/core';
+// Real connectors for tests, built on core's LocalConnector: one that counts its `exists` and
+// `waitFor` calls, one that has `newKey`/`set` but no `waitFor` (so futures poll), and one that
+// is not deferrable at all.
+import {
+  type Connector,
+  type ConnectorConfig,
+  LocalConnector,
+  type LocalKey,
+  type WaitOptions,
+} from '@proxy/core';
+
+export class CountingLocalConnector extends LocalConnector {
+  existsCalls = 0;
+  waitForCalls = 0;
+  override exists(key: LocalKey): Promise<boolean> {
+    this.existsCalls++;
+    return super.exists(key);
+  }
+  override waitFor(key: LocalKey, options?: WaitOptions): Promise<void> {
+    this.waitForCalls++;
+    return super.waitFor(key, options);
+  }
+}
 
 export class PollingLocalConnector implements Connector<LocalKey> {
   static readonly packageName = '@proxy/future-test';
   readonly inner: LocalConnector;
-  existsCalls = 0;
+  /** `performance.now()` of every `exists` call. */
+  readonly existsTimes: number[] = [];
+  /** Called after each `exists` call (tests wait on it instead of sleeping). */
+  onExists: (() => void) | undefined;
 
   constructor(options: { instanceId?: string } = {}) {
     this.inner = new LocalConnector(options);
@@ -28,9 +51,11 @@ export class PollingLocalConnector implements Connector<LocalKey> {
   getBatch(keys: LocalKey[]) {
     return this.inner.getBatch(keys);
   }
-  exists(key: LocalKey) {
-    this.existsCalls++;
-    return this.inner.exists(key);
+  async exists(key: LocalKey) {
+    this.existsTimes.push(performance.now());
+    const found = await this.inner.exists(key);
+    this.onExists?.();
+    return found;
   }
   evict(key: LocalKey) {
     return this.inner.evict(key);

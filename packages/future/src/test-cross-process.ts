@@ -2,7 +2,7 @@
 // sets the future, bar uses its proxy, each in its own `node` process, started in either order.
 import { FutureTimeoutError, resolve, type Store } from '@proxy/core';
 import { Future } from '@proxy/future';
-import { makeTaskApp, Task } from './test-tasks.js';
+import { checkBuilt, Task } from './test-tasks.js';
 
 interface Data {
   numbers: number[];
@@ -10,19 +10,15 @@ interface Data {
 }
 
 export function crossProcessTests(makeStore: () => Promise<Store>): void {
-  let app: ReturnType<typeof makeTaskApp>;
   let store: Store;
   const tasks: Task[] = [];
   const start = (role: string, value: unknown, delayMs?: number) => {
-    const task = new Task(app.dir, role, value, delayMs);
+    const task = new Task(role, value, delayMs);
     tasks.push(task);
     return task;
   };
 
-  beforeAll(() => {
-    app = makeTaskApp();
-  });
-  afterAll(() => app?.remove());
+  beforeAll(checkBuilt);
   beforeEach(async () => {
     store = await makeStore();
   });

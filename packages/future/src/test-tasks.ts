@@ -1,13 +1,15 @@
 // Runs fixtures/task.mjs in child processes for the cross-process tests.
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { serialize } from '@proxy/core';
 
-const packagesDir = path.resolve(__dirname, '..', '..');
-const PACKAGES = ['core', 'future', 'connector-file', 'connector-redis'];
+const packageDir = path.resolve(__dirname, '..');
+const FIXTURE = path.join(packageDir, 'src', 'fixtures', 'task.mjs');
+const BUILT = ['core', 'future', 'connector-file', 'connector-redis'].map((name) =>
+  path.join(packageDir, '..', name, 'dist', 'index.js'),
+);
 
 export interface TaskEvent {
   event: 'started' | 'waiting' | 'done' | 'error';
@@ -15,31 +17,18 @@ export interface TaskEvent {
 }
 
 /**
- * A throwaway application directory that depends on the four packages by name (symlinks to
- * their built dist), like a user's app would. The task fixture is copied into it, so package
- * resolution (ESM imports, core rebuilding a connector from its config, the sync-bridge worker)
- * starts from the app, not from this workspace package's own dependencies.
+ * Child processes run built code: the fixture imports the packages by name the way an
+ * application would (`@proxy/future` through the package's own `exports`, the others through
+ * its dependencies), and core rebuilds connectors from configs starting at the fixture.
  */
-export function makeTaskApp(): { dir: string; remove(): void } {
-  for (const name of PACKAGES) {
-    const dist = path.join(packagesDir, name, 'dist', 'index.js');
+export function checkBuilt(): void {
+  for (const dist of BUILT) {
     if (!fs.existsSync(dist)) {
       throw new Error(
         `${dist} is missing: child processes run built code; run \`npx turbo run build --filter=@proxy/future...\` first`,
       );
     }
   }
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'proxy-future-app-'));
-  fs.mkdirSync(path.join(dir, 'node_modules', '@proxy'), { recursive: true });
-  for (const name of PACKAGES) {
-    fs.symlinkSync(
-      path.join(packagesDir, name),
-      path.join(dir, 'node_modules', '@proxy', name),
-      'dir',
-    );
-  }
-  fs.copyFileSync(path.join(__dirname, 'fixtures', 'task.mjs'), path.join(dir, 'task.mjs'));
-  return { dir, remove: () => fs.rmSync(dir, { recursive: true, force: true }) };
 }
 
 /** A running task: its events as they come, and its exit. */
@@ -51,17 +40,13 @@ export class Task {
   private stderr = '';
   private closed = false;
 
-  constructor(appDir: string, role: string, value: unknown, delayMs?: number) {
-    // Wrapped: core's serialize() tests a top-level value with `instanceof Uint8Array`, which
-    // resolves an unresolved proxy (blocking until a future is set). Nested values are safe.
+  constructor(role: string, value: unknown, delayMs?: number) {
     const payload = Buffer.from(serialize({ value })).toString('base64');
-    const args = [
-      path.join(appDir, 'task.mjs'),
-      role,
-      payload,
-      ...(delayMs === undefined ? [] : [String(delayMs)]),
-    ];
-    this.child = spawn(process.execPath, args, { cwd: appDir, stdio: ['ignore', 'pipe', 'pipe'] });
+    const args = [FIXTURE, role, payload, ...(delayMs === undefined ? [] : [String(delayMs)])];
+    this.child = spawn(process.execPath, args, {
+      cwd: packageDir,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     this.child.stderr!.on('data', (chunk: Buffer) => {
       this.stderr += chunk.toString();
     });
