@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import {
+  describeWithService,
   REDIS_INSTALL_HINT,
   type RedisServer,
   redisServerAvailable,
-  requireService,
   startRedisServer,
 } from '@proxy/connector-test-suite';
 import { extract, isProxy } from '@proxy/core';
@@ -24,154 +24,169 @@ import { startWorkerProcess } from './test-worker-process.js';
 const concat = task<(base: string, num: number) => string>(FIXTURES, 'concat');
 const length = task<(buf: Buffer) => number>(FIXTURES, 'length');
 const fail = task<(message: string) => never>(FIXTURES, 'fail');
+const failWithCode = task<(message: string) => never>(FIXTURES, 'failWithCode');
 const sum = task<(a: number, b: number) => number>(FIXTURES, 'sum');
 const crash = task<(code: number) => never>(FIXTURES, 'crash');
 
 const TEN_MB = 10 * 1024 * 1024;
-const available = requireService('redis-server', redisServerAvailable(), REDIS_INSTALL_HINT);
-const suite = available ? describe : describe.skip;
+describeWithService(
+  'redis-server',
+  redisServerAvailable(),
+  REDIS_INSTALL_HINT,
+  'BullMQExecutor (real Redis, real BullMQ workers)',
+  () => {
+    let redis: RedisServer;
+    let connection: { host: string; port: number; maxRetriesPerRequest: null };
+    let worker: { stop: () => Promise<void> };
+    let queueName: string;
 
-suite('BullMQExecutor (real Redis, real BullMQ workers)', () => {
-  let redis: RedisServer;
-  let connection: { host: string; port: number; maxRetriesPerRequest: null };
-  let worker: { stop: () => Promise<void> };
-  let queueName: string;
-
-  beforeAll(async () => {
-    redis = await startRedisServer();
-    connection = { host: redis.host, port: redis.port, maxRetriesPerRequest: null };
-  });
-  afterAll(async () => {
-    await redis?.stop();
-  });
-  beforeEach(async () => {
-    queueName = `executor-test-${randomUUID()}`;
-    // Workers run the built CLI in another process, as they would on another machine.
-    worker = await startWorkerProcess([
-      '--redis',
-      redis.url,
-      '--queue',
-      queueName,
-      '--concurrency',
-      '2',
-    ]);
-  });
-  afterEach(async () => {
-    await worker.stop();
-    expectNoStoresLeft();
-  });
-
-  it("runs the docs' example through Redis: the string and the result by proxy, the number by value", async () => {
-    const { store, cleanup } = fileStore('bullmq-docs');
-    try {
-      await using executor = new StoreExecutor(
-        new BullMQExecutor({ queueName, connection }),
-        store,
-        { shouldProxy: ProxyType(String) },
-      );
-      const result = await executor.submit(concat, 'foobar', 42);
-      expect(isProxy(result)).toBe(true);
-      expect(extract(result)).toBe('foobar-42');
-      expect(await executor.submit(sum, 2, 40)).toBe(42);
-    } finally {
-      cleanup();
-    }
-  });
-
-  it('refuses a 10 MB argument by value: nothing is written to Redis', async () => {
-    await using executor = new BullMQExecutor({ queueName, connection });
-    await expect(executor.submit(length, Buffer.alloc(TEN_MB))).rejects.toBeInstanceOf(
-      PayloadTooLargeError,
-    );
-    const counts = await executor.queue.getJobCounts('waiting', 'active', 'completed', 'failed');
-    expect(Object.values(counts).reduce((a, b) => a + b, 0)).toBe(0);
-    expect(await executor.submit(length, Buffer.alloc(1000))).toBe(1000);
-  });
-
-  it('a StoreExecutor proxies a 10 MB argument even under ProxyNever; the job data stays tiny', async () => {
-    const { store, cleanup, files } = fileStore('bullmq-big');
-    try {
-      const bull = new BullMQExecutor({
+    beforeAll(async () => {
+      redis = await startRedisServer();
+      connection = { host: redis.host, port: redis.port, maxRetriesPerRequest: null };
+    });
+    afterAll(async () => {
+      await redis?.stop();
+    });
+    beforeEach(async () => {
+      queueName = `executor-test-${randomUUID()}`;
+      // Workers run the built CLI in another process, as they would on another machine.
+      worker = await startWorkerProcess([
+        '--redis',
+        redis.url,
+        '--queue',
         queueName,
-        connection,
-        jobOptions: { removeOnComplete: false },
-      });
-      await using executor = new StoreExecutor(bull, store, { shouldProxy: ProxyNever });
-      expect(await executor.submit(length, Buffer.alloc(TEN_MB, 3))).toBe(TEN_MB);
-      const [job] = await bull.queue.getJobs(['completed']);
-      const client = await bull.queue.client;
-      const data = (await client.hget(bull.queue.toKey(job!.id!), 'data')) as string;
-      expect(data.length).toBeGreaterThan(100);
-      expect(data.length).toBeLessThan(4096);
-      expect(JSON.parse(data).export).toBe('length');
-      // The proxied input was evicted once the job finished.
-      expect(files()).toEqual([]);
-    } finally {
-      cleanup();
-    }
-  });
+        '--concurrency',
+        '2',
+      ]);
+    });
+    afterEach(async () => {
+      await worker.stop();
+      expectNoStoresLeft();
+    });
 
-  it("a throwing task rejects with the worker's error (name, message, stack) and its input is evicted", async () => {
-    const { store, cleanup, files } = fileStore('bullmq-fail');
-    try {
-      await using executor = new StoreExecutor(
-        new BullMQExecutor({ queueName, connection }),
-        store,
-        { shouldProxy: ProxyAlways },
+    it("runs the docs' example through Redis: the string and the result by proxy, the number by value", async () => {
+      const { store, cleanup } = fileStore('bullmq-docs');
+      try {
+        await using executor = new StoreExecutor(
+          new BullMQExecutor({ queueName, connection }),
+          store,
+          { shouldProxy: ProxyType(String) },
+        );
+        const result = await executor.submit(concat, 'foobar', 42);
+        expect(isProxy(result)).toBe(true);
+        expect(extract(result)).toBe('foobar-42');
+        expect(await executor.submit(sum, 2, 40)).toBe(42);
+      } finally {
+        cleanup();
+      }
+    });
+
+    it('refuses a 10 MB argument by value: nothing is written to Redis', async () => {
+      await using executor = new BullMQExecutor({ queueName, connection });
+      await expect(executor.submit(length, Buffer.alloc(TEN_MB))).rejects.toBeInstanceOf(
+        PayloadTooLargeError,
       );
-      const error = await executor.submit(fail, 'queue says no').catch((e: Error) => e);
-      expect((error as Error).name).toBe('RangeError');
-      expect((error as Error).message).toBe('queue says no');
-      expect((error as Error).stack).toMatch(/at fail \(.*fixtures\/tasks\.mjs/);
-      expect(files()).toEqual([]);
-    } finally {
-      cleanup();
-    }
-  });
+      const counts = await executor.queue.getJobCounts('waiting', 'active', 'completed', 'failed');
+      expect(Object.values(counts).reduce((a, b) => a + b, 0)).toBe(0);
+      expect(await executor.submit(length, Buffer.alloc(1000))).toBe(1000);
+    });
 
-  it('shutdown({ cancelPending }) removes jobs no worker has taken; timeoutMs bounds the wait', async () => {
-    const idleQueue = `${queueName}-idle`;
-    const executor = new BullMQExecutor({ queueName: idleQueue, connection });
-    const pending = Promise.allSettled([executor.submit(sum, 1, 2), executor.submit(sum, 3, 4)]);
-    while ((await executor.queue.getWaitingCount()) < 2)
-      await new Promise((r) => setTimeout(r, 10));
-    await executor.shutdown({ cancelPending: true });
-    for (const p of await pending)
-      expect(p).toMatchObject({ status: 'rejected', reason: expect.any(TaskCancelledError) });
+    it('a StoreExecutor proxies a 10 MB argument even under ProxyNever; the job data stays tiny', async () => {
+      const { store, cleanup, files } = fileStore('bullmq-big');
+      try {
+        const bull = new BullMQExecutor({
+          queueName,
+          connection,
+          jobOptions: { removeOnComplete: false },
+        });
+        await using executor = new StoreExecutor(bull, store, { shouldProxy: ProxyNever });
+        expect(await executor.submit(length, Buffer.alloc(TEN_MB, 3))).toBe(TEN_MB);
+        const [job] = await bull.queue.getJobs(['completed']);
+        const client = await bull.queue.client;
+        const data = (await client.hget(bull.queue.toKey(job!.id!), 'data')) as string;
+        expect(data.length).toBeGreaterThan(100);
+        expect(data.length).toBeLessThan(4096);
+        expect(JSON.parse(data).export).toBe('length');
+        // The proxied input was evicted once the job finished.
+        expect(files()).toEqual([]);
+      } finally {
+        cleanup();
+      }
+    });
 
-    await using timed = new BullMQExecutor({ queueName: idleQueue, connection, timeoutMs: 300 });
-    await expect(timed.submit(sum, 1, 1)).rejects.toBeInstanceOf(TaskTimeoutError);
-    expect(await timed.queue.getWaitingCount()).toBe(1);
-    await timed.queue.obliterate({ force: true });
-  });
+    it("a throwing task rejects with the worker's error (name, message, stack) and its input is evicted", async () => {
+      const { store, cleanup, files } = fileStore('bullmq-fail');
+      try {
+        await using executor = new StoreExecutor(
+          new BullMQExecutor({ queueName, connection }),
+          store,
+          { shouldProxy: ProxyAlways },
+        );
+        const error = await executor.submit(fail, 'queue says no').catch((e: Error) => e);
+        expect((error as Error).name).toBe('RangeError');
+        expect((error as Error).message).toBe('queue says no');
+        expect((error as Error).stack).toMatch(/at fail \(.*fixtures\/tasks\.mjs/);
+        expect(files()).toEqual([]);
+      } finally {
+        cleanup();
+      }
+    });
 
-  it('a worker process that dies mid-job gives WorkerCrashedError once another worker sees the stall', async () => {
-    const crashQueue = `${queueName}-crash`;
-    const flags = [
-      '--redis',
-      redis.url,
-      '--queue',
-      crashQueue,
-      '--lock-duration',
-      '1000',
-      '--stalled-interval',
-      '500',
-      '--max-stalled-count',
-      '0',
-    ];
-    const workers = await Promise.all([startWorkerProcess(flags), startWorkerProcess(flags)]);
-    try {
-      await using executor = new BullMQExecutor({
-        queueName: crashQueue,
-        connection,
-        timeoutMs: 20_000,
-      });
-      const error = await executor.submit(crash, 9).catch((e: Error) => e);
-      expect(error).toBeInstanceOf(WorkerCrashedError);
-      expect((error as Error).message).toMatch(/crash .*died before finishing/);
-      expect(await executor.submit(sum, 20, 22)).toBe(42);
-    } finally {
-      await Promise.all(workers.map((w) => w.stop()));
-    }
-  });
-});
+    it("a task's error keeps its code and cause through Redis; a missing export is TaskNotFoundError", async () => {
+      await using executor = new BullMQExecutor({ queueName, connection });
+      const error = (await executor.submit(failWithCode, 'coded').catch((e: Error) => e)) as Error;
+      expect(error).toMatchObject({ name: 'Error', message: 'coded', code: 'E_TASK_SPECIFIC' });
+      expect(error.stack).toMatch(/at failWithCode \(.*fixtures\/tasks\.mjs/);
+      expect(error.cause).toBeInstanceOf(TypeError);
+      expect((error.cause as Error).message).toBe('the underlying reason');
+      const missing = await executor.submit(task(FIXTURES, 'noSuchExport')).catch((e: Error) => e);
+      expect(missing).toMatchObject({ name: 'TaskNotFoundError', code: 'PROXY_TASK_NOT_FOUND' });
+    });
+
+    it('shutdown({ cancelPending }) removes jobs no worker has taken; timeoutMs bounds the wait', async () => {
+      const idleQueue = `${queueName}-idle`;
+      const executor = new BullMQExecutor({ queueName: idleQueue, connection });
+      const pending = Promise.allSettled([executor.submit(sum, 1, 2), executor.submit(sum, 3, 4)]);
+      while ((await executor.queue.getWaitingCount()) < 2)
+        await new Promise((r) => setTimeout(r, 10));
+      await executor.shutdown({ cancelPending: true });
+      for (const p of await pending)
+        expect(p).toMatchObject({ status: 'rejected', reason: expect.any(TaskCancelledError) });
+
+      await using timed = new BullMQExecutor({ queueName: idleQueue, connection, timeoutMs: 300 });
+      await expect(timed.submit(sum, 1, 1)).rejects.toBeInstanceOf(TaskTimeoutError);
+      expect(await timed.queue.getWaitingCount()).toBe(1);
+      await timed.queue.obliterate({ force: true });
+    });
+
+    it('a worker process that dies mid-job gives WorkerCrashedError once another worker sees the stall', async () => {
+      const crashQueue = `${queueName}-crash`;
+      const flags = [
+        '--redis',
+        redis.url,
+        '--queue',
+        crashQueue,
+        '--lock-duration',
+        '1000',
+        '--stalled-interval',
+        '500',
+        '--max-stalled-count',
+        '0',
+      ];
+      const workers = await Promise.all([startWorkerProcess(flags), startWorkerProcess(flags)]);
+      try {
+        await using executor = new BullMQExecutor({
+          queueName: crashQueue,
+          connection,
+          timeoutMs: 20_000,
+        });
+        const error = await executor.submit(crash, 9).catch((e: Error) => e);
+        expect(error).toBeInstanceOf(WorkerCrashedError);
+        expect((error as Error).message).toMatch(/crash .*died before finishing/);
+        expect(await executor.submit(sum, 20, 22)).toBe(42);
+      } finally {
+        await Promise.all(workers.map((w) => w.stop()));
+      }
+    });
+  },
+);

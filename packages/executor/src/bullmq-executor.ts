@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { deserialize } from '@proxy/core';
+import { deserialize, errorFromData } from '@proxy/core';
 import { type ConnectionOptions, Job, type JobsOptions, Queue, QueueEvents } from 'bullmq';
 import {
   DEFAULT_MAX_INLINE_BYTES,
@@ -150,6 +150,12 @@ export class BullMQExecutor implements Executor {
       );
       return;
     }
+    const data = (job?.data as Partial<JobPayload> | undefined)?.error;
+    if (data && typeof data.name === 'string' && typeof data.message === 'string') {
+      waiter.reject(errorFromData(data));
+      return;
+    }
+    // The job is gone (removeOnFail) or the worker could not record the error: BullMQ's record.
     const stack = job?.stacktrace?.at(-1) ?? undefined;
     const error = new Error(failedReason);
     // BullMQ keeps the message and the stack; the error's name is the stack's first word.

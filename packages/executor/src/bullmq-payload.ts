@@ -1,4 +1,4 @@
-import type { ResultPolicy } from './call.js';
+import type { RemoteErrorData, ResultPolicy } from './call.js';
 
 /** A BullMQ job's data: the task reference, small serialized arguments, and the result policy. */
 export interface JobPayload {
@@ -11,6 +11,11 @@ export interface JobPayload {
   result?: ResultPolicy;
   /** Results larger than this are proxied into `result.store` rather than written to Redis. */
   maxResultBytes: number;
+  /**
+   * Written by the worker when the task throws: the whole error (name, code, cause), which
+   * BullMQ's own record of a failure (message and stack) would lose.
+   */
+  error?: RemoteErrorData;
 }
 
 /** A BullMQ job's return value. */

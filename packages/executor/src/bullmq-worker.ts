@@ -45,8 +45,13 @@ function toCall(data: JobPayload): TaskCall {
 /** Runs one job: the processor BullMQ calls. A task's error fails the job with that error. */
 export async function processJob(job: Job<JobPayload, JobReturn>): Promise<JobReturn> {
   const outcome = await runTask(toCall(job.data));
-  // Thrown (not returned) so BullMQ records a failed job, with the task's message and stack.
-  if (!outcome.ok) throw errorFromData(outcome.error);
+  if (!outcome.ok) {
+    // The executor rebuilds the error from this; when the write fails (Redis going away) it
+    // still has BullMQ's failedReason and stack, so the task's own error is thrown regardless.
+    await job.updateData({ ...job.data, error: outcome.error }).catch(() => undefined);
+    // Thrown (not returned) so BullMQ records a failed job, with the task's message and stack.
+    throw errorFromData(outcome.error);
+  }
   return { value: Buffer.from(outcome.value).toString('base64') };
 }
 

@@ -13,6 +13,7 @@ const inspectArgs = task<(...args: unknown[]) => { proxy: boolean; type: string 
   'inspectArgs',
 );
 const fail = task<(message: string) => never>(FIXTURES, 'fail');
+const failWithCode = task<(message: string) => never>(FIXTURES, 'failWithCode');
 const crash = task<(code: number) => never>(FIXTURES, 'crash');
 const sleep = task<(ms: number, value?: unknown) => unknown>(FIXTURES, 'sleep');
 const length = task<(buf: Buffer) => number>(FIXTURES, 'length');
@@ -61,6 +62,24 @@ describe('ProcessPoolExecutor (real child processes)', () => {
       expect(files()).toEqual([]);
     } finally {
       cleanup();
+    }
+  });
+
+  it("a task's error keeps its code and cause; a missing export is TaskNotFoundError", async () => {
+    const pool = new ProcessPoolExecutor({ size: 1 });
+    try {
+      const error = (await pool.submit(failWithCode, 'coded').catch((e: Error) => e)) as Error;
+      expect(error).toMatchObject({ name: 'Error', message: 'coded', code: 'E_TASK_SPECIFIC' });
+      expect(error.cause).toBeInstanceOf(TypeError);
+      expect((error.cause as Error).message).toBe('the underlying reason');
+      const missing = await pool.submit(task(FIXTURES, 'noSuchExport')).catch((e: Error) => e);
+      expect(missing).toMatchObject({
+        name: 'TaskNotFoundError',
+        code: 'PROXY_TASK_NOT_FOUND',
+        message: expect.stringContaining('has no function export "noSuchExport"'),
+      });
+    } finally {
+      await pool.shutdown();
     }
   });
 

@@ -5,6 +5,7 @@ import {
   isProxy,
   LocalConnector,
   proxyState,
+  SerializationError,
   Store,
   type StoreFactory,
 } from '@proxy/core';
@@ -12,6 +13,7 @@ import { ExecutorShutdownError, TaskCancelledError } from './errors.js';
 import { InlineExecutor } from './inline-executor.js';
 import { ProxyAlways, ProxyNever, ProxyType } from './policy.js';
 import { StoreExecutor } from './store-executor.js';
+import { fileStore } from './test-file-store.js';
 import { expectNoStoresLeft } from './test-helpers.js';
 
 function keyOf(proxy: unknown) {
@@ -172,6 +174,96 @@ describe('StoreExecutor on InlineExecutor', () => {
     const key = await store.put('still open');
     expect(await store.get(key)).toBe('still open');
     await store.close();
+  });
+
+  it('an input that fails to store rejects the task and leaves none of its other inputs behind', async () => {
+    const { store, cleanup, files } = fileStore('inline-bad-input');
+    try {
+      await using executor = new StoreExecutor(new InlineExecutor(), store, {
+        shouldProxy: ProxyAlways,
+      });
+      let ran = false;
+      const task = (..._args: unknown[]) => {
+        ran = true;
+      };
+      const puts = jest.spyOn(store, 'proxy');
+      // The method cannot be serialized; the 1 MB buffer is still being written when that fails.
+      const error = await executor
+        .submit(task, Buffer.alloc(1_000_000, 1), { method() {} }, 'small')
+        .catch((e: unknown) => e);
+      expect(SerializationError.is(error)).toBe(true);
+      expect(ran).toBe(false);
+      // Every write the executor started has finished, and none of them left data behind.
+      const writes = await Promise.allSettled(puts.mock.results.map((r) => r.value));
+      expect(writes.map((w) => w.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+      expect(files()).toEqual([]);
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('a task that returns its proxied input hands that data to the caller instead of evicting it', async () => {
+    const store = localStore('inline-identity');
+    await using executor = new StoreExecutor(new InlineExecutor(), store, {
+      shouldProxy: ProxyAlways,
+    });
+    const result = await executor.submit((b: Buffer) => b, Buffer.alloc(10, 9));
+    expect(proxyState(result)?.kind).toBe('owned');
+    const key = keyOf(result);
+    expect(await store.exists(key)).toBe(true);
+    expect(result[9]).toBe(9);
+    await dispose(result);
+    expect(await store.exists(key)).toBe(false);
+  });
+
+  it('any function is a policy; it is applied to each input and to the result', async () => {
+    const store = localStore('inline-custom-policy');
+    const asked: unknown[] = [];
+    const evenOnly = (value: unknown) => {
+      asked.push(value);
+      return typeof value === 'number' && value % 2 === 0;
+    };
+    await using executor = new StoreExecutor(new InlineExecutor(), store, {
+      shouldProxy: evenOnly,
+    });
+    const seen: boolean[] = [];
+    const add = (a: number, b: number) => {
+      seen.push(isProxy(a), isProxy(b));
+      return Number(a) + Number(b);
+    };
+    const even = await executor.submit(add, 2, 3);
+    expect(seen).toEqual([true, false]);
+    expect(isProxy(even)).toBe(false); // 5 is odd
+    const odd = await executor.submit(add, 1, 3);
+    expect(isProxy(odd)).toBe(true); // 4 is even
+    expect(extract(odd)).toBe(4);
+    expect(asked).toEqual([2, 3, 5, 1, 3, 4]);
+  });
+
+  it('shutdown({ wait: false }) returns at once; the store closes when the running task ends', async () => {
+    const store = localStore('inline-nowait');
+    const executor = new StoreExecutor(new InlineExecutor(), store);
+    const closed = new Promise<void>((resolve) => {
+      const close = store.close.bind(store);
+      store.close = async () => {
+        await close();
+        resolve();
+      };
+    });
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let finished = false;
+    const running = executor.submit(async () => {
+      await gate;
+      finished = true;
+      return 'late';
+    });
+    await executor.shutdown({ wait: false });
+    expect(finished).toBe(false);
+    await expect(executor.submit(() => 1)).rejects.toBeInstanceOf(ExecutorShutdownError);
+    release();
+    expect(await running).toBe('late');
+    await closed;
   });
 
   it('rejects bad construction arguments with clear errors', () => {

@@ -2,6 +2,7 @@ import {
   type ConnectorKey,
   getFactory,
   isProxy,
+  keyId,
   proxyState,
   type Store,
   StoreFactory,
@@ -129,7 +130,15 @@ export class StoreExecutor<E extends Executor = Executor> {
         args: sent,
         ...(this.resultPolicy ? { result: this.resultPolicy } : {}),
       });
-      return await this.finishResult(result);
+      const finished = await this.finishResult(result);
+      // A task that returns one of its proxied inputs hands that data on to the caller.
+      const kept = storeKeyOf(finished);
+      if (kept !== undefined) {
+        const id = keyId(kept);
+        const index = keys.findIndex((key) => keyId(key) === id);
+        if (index >= 0) keys.splice(index, 1);
+      }
+      return finished;
     } finally {
       // Inputs we proxied belong to this task alone: drop them however it ended.
       await Promise.allSettled(keys.map((key) => this.store.evict(key)));
@@ -151,7 +160,9 @@ export class StoreExecutor<E extends Executor = Executor> {
         sizes[largest] = 0;
       }
     }
-    return Promise.all(
+    // allSettled, not all: when one argument fails to store, the others still being written
+    // must land in `keys` before the caller evicts them, or they would stay in the store.
+    const settled = await Promise.allSettled(
       args.map(async (arg, i) => {
         if (!selected[i]) return arg;
         const proxy = await this.store.proxy(arg);
@@ -159,6 +170,9 @@ export class StoreExecutor<E extends Executor = Executor> {
         return proxy;
       }),
     );
+    const failed = settled.find((s) => s.status === 'rejected');
+    if (failed) throw failed.reason;
+    return settled.map((s) => (s as PromiseFulfilledResult<unknown>).value);
   }
 
   private isOurs(proxy: unknown): boolean {

@@ -1,5 +1,5 @@
-import { extract, isProxy } from '@proxy/core';
-import { WorkerCrashedError } from './errors.js';
+import { dispose, extract, isProxy } from '@proxy/core';
+import { TaskTimeoutError, WorkerCrashedError } from './errors.js';
 import { ProxyAlways, ProxyType } from './policy.js';
 import { StoreExecutor } from './store-executor.js';
 import { task } from './task.js';
@@ -12,6 +12,7 @@ const fail = task<(message: string) => never>(FIXTURES, 'fail');
 const crash = task<(code: number) => never>(FIXTURES, 'crash');
 const sleep = task<(ms: number, value?: unknown) => unknown>(FIXTURES, 'sleep');
 const bytes = task<(n: number) => Buffer>(FIXTURES, 'bytes');
+const identity = task<(value: Buffer) => Buffer>(FIXTURES, 'identity');
 const whereShared = task<(input: Buffer) => { worker: string; cached: boolean; length: number }>(
   FIXTURES,
   'whereShared',
@@ -82,6 +83,30 @@ describe('WorkerPoolExecutor (real worker threads, Piscina)', () => {
     await using pool = new WorkerPoolExecutor({ maxThreads: 1 });
     await expect(pool.submit(crash, 5)).rejects.toBeInstanceOf(WorkerCrashedError);
     expect(await pool.submit(sleep, 1, 'alive')).toBe('alive');
+  });
+
+  it('a task that returns its proxied input gives the caller that data (not evicted under it)', async () => {
+    const { store, cleanup, files } = fileStore('threads-identity');
+    try {
+      await using executor = new StoreExecutor(new WorkerPoolExecutor({ maxThreads: 1 }), store, {
+        shouldProxy: ProxyAlways,
+      });
+      const result = await executor.submit(identity, Buffer.alloc(1000, 4));
+      expect(isProxy(result)).toBe(true);
+      expect(result.length).toBe(1000);
+      expect(result[999]).toBe(4);
+      expect(files().filter((f) => !f.endsWith('.ready'))).toHaveLength(1);
+      await dispose(result);
+      expect(files()).toEqual([]);
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('timeoutMs terminates a stuck thread with TaskTimeoutError; the pool recovers', async () => {
+    await using pool = new WorkerPoolExecutor({ maxThreads: 1, timeoutMs: 300 });
+    await expect(pool.submit(sleep, 60_000)).rejects.toBeInstanceOf(TaskTimeoutError);
+    expect(await pool.submit(sleep, 1, 'after')).toBe('after');
   });
 
   it('shutdown({ cancelPending }) cancels queued tasks only', async () => {
