@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ConnectorError } from '@proxy/core';
 import { FileConnector } from './file-connector.js';
+import { readFdAsync, readFdSync } from './object-read.js';
 import { fixture, runNode } from './test-child.js';
 import { removeTempDirs, tempDir } from './test-dirs.js';
 
@@ -154,6 +155,45 @@ describe('a file removed under a reader', () => {
       expect(error).toBeInstanceOf(ConnectorError);
       expect((error as Error).message).toContain(path.join(c.storeDir, key.filename));
       expect(((error as Error).cause as NodeJS.ErrnoException).code).toBe('EISDIR');
+    }
+  });
+});
+
+describe('a file rewritten in place under a reader (another writer, not this package)', () => {
+  // The read helpers get an fd opened and sized before the change, as a reader racing the
+  // writer would; both the blocking and the thread-pool read must refuse the bytes.
+  const cases = [
+    ['shrunk', (file: string) => fs.truncateSync(file, 500)],
+    ['grown', (file: string) => fs.appendFileSync(file, Buffer.alloc(300, 2))],
+  ] as const;
+  test.each(cases)(
+    '%s after open: ConnectorError naming the file, never a part of it',
+    async (_label, change) => {
+      const file = path.join(tempDir(), 'object');
+      for (const read of [readFdSync, readFdAsync]) {
+        fs.writeFileSync(file, Buffer.alloc(1000, 1));
+        const fd = fs.openSync(file, 'r');
+        const size = fs.fstatSync(fd).size;
+        change(file);
+        const error = await Promise.resolve()
+          .then(() => read(fd, size, file))
+          .then(
+            () => undefined,
+            (e: Error) => e,
+          );
+        expect(error).toBeInstanceOf(ConnectorError);
+        expect(error!.message).toContain(`${file} changed while it was being read`);
+      }
+    },
+  );
+
+  test('an unchanged file reads back whole', async () => {
+    const file = path.join(tempDir(), 'object');
+    fs.writeFileSync(file, Buffer.alloc(1000, 3));
+    for (const read of [readFdSync, readFdAsync]) {
+      const fd = fs.openSync(file, 'r');
+      const got = await read(fd, 1000, file);
+      expect(Buffer.compare(got, Buffer.alloc(1000, 3))).toBe(0);
     }
   });
 });

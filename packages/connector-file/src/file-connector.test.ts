@@ -9,6 +9,7 @@ import {
   Store,
 } from '@proxy/core';
 import { FileConnector } from './file-connector.js';
+import type { FileKey } from './file-key.js';
 import { removeTempDirs, tempDir } from './test-dirs.js';
 
 afterAll(() => removeTempDirs());
@@ -27,6 +28,55 @@ afterEach(async () => {
 
 const entries = (dir: string) => fs.readdirSync(dir).sort();
 const visible = (dir: string) => entries(dir).filter((n) => !n.startsWith('.'));
+
+/** Fake only the timers (the poll, the timeout); fs callbacks and promises stay real. */
+const ONLY_TIMERS = {
+  doNotFake: [
+    'nextTick',
+    'setImmediate',
+    'clearImmediate',
+    'queueMicrotask',
+    'Date',
+    'hrtime',
+    'performance',
+  ] as const,
+} as Parameters<typeof jest.useFakeTimers>[0];
+
+/**
+ * Observes (and passes through) the marker checks `waitFor` makes with fs.access, so a test can
+ * write the marker only after the first check found nothing, and count the checks.
+ */
+function watchChecks() {
+  const original = fs.access;
+  let calls = 0;
+  let misses = 0;
+  let inFlight = 0;
+  const listeners: (() => void)[] = [];
+  const notify = () => {
+    for (const l of listeners.splice(0)) l();
+  };
+  const spy = jest.spyOn(fs, 'access').mockImplementation(((
+    file: fs.PathLike,
+    callback: fs.NoParamCallback,
+  ) => {
+    calls++;
+    inFlight++;
+    original(file, (error) => {
+      inFlight--;
+      if (error?.code === 'ENOENT') misses++;
+      callback(error);
+      notify();
+    });
+  }) as typeof fs.access);
+  const until = (done: () => boolean): Promise<void> =>
+    done() ? Promise.resolve() : new Promise((r) => listeners.push(() => until(done).then(r)));
+  return {
+    calls: () => calls,
+    missed: (n: number) => until(() => misses >= n),
+    settled: () => until(() => inFlight === 0),
+    restore: () => spy.mockRestore(),
+  };
+}
 
 describe('layout', () => {
   test.each([
@@ -129,6 +179,31 @@ describe('keys', () => {
     expect(fs.readFileSync(outside, 'utf8')).toBe('do not read');
   });
 
+  test('a key whose filename changes between reads (a getter) cannot slip a path past the check', async () => {
+    const c = connector();
+    const outside = path.join(path.dirname(c.storeDir), 'secret');
+    fs.writeFileSync(outside, 'do not read');
+    fs.writeFileSync(`${outside}.ready`, '');
+    // Reads as a uuid the first time, as a path out of the directory afterwards.
+    const shifty = () => {
+      let reads = 0;
+      return Object.defineProperty({}, 'filename', {
+        enumerable: true,
+        get: () => (reads++ === 0 ? randomUUID() : '../secret'),
+      }) as FileKey;
+    };
+    expect(await c.get(shifty())).toBeNull();
+    expect(c.getSync(shifty())).toBeNull();
+    expect(await c.exists(shifty())).toBe(false);
+    expect(await c.getBatch([shifty()])).toEqual([null]);
+    await c.evict(shifty());
+    await c.evictBatch([shifty()]);
+    await c.set(shifty(), Buffer.from('overwritten?'));
+    await c.waitFor(shifty(), { timeoutMs: 1 }).catch(() => undefined);
+    expect(fs.readFileSync(outside, 'utf8')).toBe('do not read');
+    expect(fs.existsSync(`${outside}.ready`)).toBe(true);
+  });
+
   test('the message names the bad key', async () => {
     const c = connector();
     await expect(c.get({ filename: '../etc/passwd' })).rejects.toThrow(/\.\.\/etc\/passwd/);
@@ -169,31 +244,74 @@ describe('batches', () => {
   });
 });
 
+describe('putBatch failures', () => {
+  test('a batch that fails part-way removes the objects it wrote (the caller never got their keys)', async () => {
+    const c = connector();
+    const error = await c
+      .putBatch([Buffer.from('small'), 'not bytes' as never, Buffer.alloc(200_000, 1)])
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TypeError);
+    expect((error as Error).message).toMatch(/must be a Uint8Array/);
+    expect(visible(c.storeDir)).toEqual([]);
+  });
+});
+
 describe('waitFor', () => {
-  test('wakes on the marker written by another connector instance (fs.watch), long before a poll', async () => {
-    const reader = connector({ maxPollMs: 60_000 });
+  test('wakes on the marker written by another connector instance through fs.watch, with every poll frozen', async () => {
+    const reader = connector();
     const writer = new FileConnector({ storeDir: reader.storeDir });
     const key = await reader.newKey();
-    const waiting = reader.waitFor(key, { timeoutMs: 10_000 });
-    // Polls back off 10, 20, 40 … ms: they run at 0, 20, 60, … 1260, 2540 ms. Setting at 1300 ms
-    // leaves 1.2 s until the next poll, so a fast wake-up can only come from fs.watch.
-    await new Promise((r) => setTimeout(r, 1300));
-    const started = performance.now();
-    await writer.set(key, Buffer.from('now'));
-    await waiting;
-    expect(performance.now() - started).toBeLessThan(600);
+    const checks = watchChecks();
+    // Fake timers freeze the poll: once the check at the start has found nothing, only the
+    // fs.watch event can wake the waiter.
+    jest.useFakeTimers(ONLY_TIMERS);
+    try {
+      const waiting = reader.waitFor(key);
+      await checks.missed(1);
+      await writer.set(key, Buffer.from('now'));
+      await waiting;
+    } finally {
+      jest.useRealTimers();
+      checks.restore();
+    }
   });
 
-  test('with watch: false, polling alone notices the marker', async () => {
-    const c = connector({ watch: false, maxPollMs: 50 });
-    expect(c.config().options).toMatchObject({ watch: false, maxPollMs: 50 });
+  test('with watch: false, the backed-off poll alone notices the marker (no busy loop)', async () => {
+    const c = connector({ watch: false, maxPollMs: 1000 });
+    expect(c.config().options).toMatchObject({ watch: false });
     const key = await c.newKey();
-    const waiting = c.waitFor(key, { timeoutMs: 5000 });
-    await new Promise((r) => setTimeout(r, 120));
-    // Written behind the connector's back, as another machine would.
-    fs.writeFileSync(path.join(c.storeDir, key.filename), 'remote');
-    fs.writeFileSync(path.join(c.storeDir, `${key.filename}.ready`), '');
-    await expect(waiting).resolves.toBeUndefined();
+    const checks = watchChecks();
+    jest.useFakeTimers(ONLY_TIMERS);
+    try {
+      let woke = false;
+      const waiting = c.waitFor(key).then(() => {
+        woke = true;
+      });
+      await checks.missed(1);
+      // Written behind the connector's back, as another machine would: nothing watches.
+      fs.writeFileSync(path.join(c.storeDir, key.filename), 'remote');
+      fs.writeFileSync(path.join(c.storeDir, `${key.filename}.ready`), '');
+      await new Promise((r) => setImmediate(r));
+      expect(woke).toBe(false);
+      // The first poll after the start is due at 20 ms.
+      await jest.advanceTimersByTimeAsync(20);
+      await waiting;
+      expect(checks.calls()).toBe(2);
+      // Ten seconds of waiting on a missing key: polls back off to maxPollMs (10, 20, 40 … 1000 ms).
+      const other = await c.newKey();
+      const pending = c.waitFor(other, { timeoutMs: 10_000 });
+      const failed = expect(pending).rejects.toBeInstanceOf(FutureTimeoutError);
+      for (let t = 0; t < 10_000; t += 250) {
+        await jest.advanceTimersByTimeAsync(250);
+        await checks.settled();
+      }
+      await failed;
+      expect(checks.calls() - 2).toBeGreaterThan(8);
+      expect(checks.calls() - 2).toBeLessThan(20);
+    } finally {
+      jest.useRealTimers();
+      checks.restore();
+    }
   });
 
   test('an abort rejects with the signal reason; an aborted signal rejects at once', async () => {

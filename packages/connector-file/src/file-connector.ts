@@ -12,6 +12,7 @@ import {
 import {
   assertFileKey,
   type FileKey,
+  fileNameOf,
   isLayoutName,
   READY_SUFFIX,
   TEMP_PREFIX,
@@ -196,42 +197,61 @@ export class FileConnector implements DeferrableConnector<FileKey> {
     return { filename };
   }
 
+  /**
+   * `put` of each item, `batchConcurrency` at a time. If one fails, the objects already written
+   * for this batch are removed again before the error is thrown: the caller never got their
+   * keys, so nothing else could ever evict them.
+   */
   async putBatch(data: Uint8Array[]): Promise<FileKey[]> {
-    return mapLimit(data, this.batchConcurrency, (d) => this.put(d));
+    const written: string[] = [];
+    try {
+      return await mapLimit(data, this.batchConcurrency, async (d) => {
+        const key = await this.put(d);
+        written.push(key.filename);
+        return key;
+      });
+    } catch (error) {
+      // Best effort: the batch's own error is the one worth reporting, and whatever cannot be
+      // removed now stays in `created`, so close({ clear: true }) still removes it.
+      await mapLimit(written, this.batchConcurrency, (name) => this.remove(name)).catch(
+        () => undefined,
+      );
+      throw error;
+    }
   }
 
   async get(key: FileKey): Promise<Uint8Array | null> {
-    assertFileKey(key);
-    return readObject(this.paths(key.filename), this.syncBelowBytes);
+    return readObject(this.paths(fileNameOf(key)), this.syncBelowBytes);
   }
 
   /** `get`, blocking: a proxy to this store resolves on first use without the worker bridge. */
   getSync(key: FileKey): Uint8Array | null {
-    assertFileKey(key);
-    return readObjectSync(this.paths(key.filename));
+    return readObjectSync(this.paths(fileNameOf(key)));
   }
 
   async getBatch(keys: FileKey[]): Promise<(Uint8Array | null)[]> {
-    for (const key of keys) assertFileKey(key);
-    return mapLimit(keys, this.batchConcurrency, (key) =>
-      readObject(this.paths(key.filename), this.syncBelowBytes),
+    const names = keys.map(fileNameOf);
+    return mapLimit(names, this.batchConcurrency, (name) =>
+      readObject(this.paths(name), this.syncBelowBytes),
     );
   }
 
   async exists(key: FileKey): Promise<boolean> {
-    assertFileKey(key);
-    return objectExists(this.paths(key.filename));
+    return objectExists(this.paths(fileNameOf(key)));
   }
 
   async evict(key: FileKey): Promise<void> {
-    assertFileKey(key);
-    await removeObject(this.paths(key.filename));
-    this.created.delete(key.filename);
+    await this.remove(fileNameOf(key));
   }
 
   async evictBatch(keys: FileKey[]): Promise<void> {
-    for (const key of keys) assertFileKey(key);
-    await mapLimit(keys, this.batchConcurrency, (key) => this.evict(key));
+    const names = keys.map(fileNameOf);
+    await mapLimit(names, this.batchConcurrency, (name) => this.remove(name));
+  }
+
+  private async remove(name: string): Promise<void> {
+    await removeObject(this.paths(name));
+    this.created.delete(name);
   }
 
   async newKey(): Promise<FileKey> {
@@ -240,8 +260,7 @@ export class FileConnector implements DeferrableConnector<FileKey> {
 
   /** Writes (or atomically replaces) the object behind `key`; waiters on it wake up. */
   async set(key: FileKey, data: Uint8Array): Promise<void> {
-    assertFileKey(key);
-    await this.write(key.filename, data);
+    await this.write(fileNameOf(key), data);
   }
 
   /**
@@ -249,10 +268,10 @@ export class FileConnector implements DeferrableConnector<FileKey> {
    * `FutureTimeoutError` after `timeoutMs`, or with `signal.reason` when aborted.
    */
   async waitFor(key: FileKey, options: WaitOptions = {}): Promise<void> {
-    assertFileKey(key);
-    return this.watcher.wait(key.filename + READY_SUFFIX, {
+    const filename = fileNameOf(key);
+    return this.watcher.wait(filename + READY_SUFFIX, {
       ...options,
-      label: `key=${formatKey(key)}`,
+      label: `key=${formatKey({ filename })}`,
     });
   }
 

@@ -16,11 +16,14 @@ export const READY_SUFFIX = '.ready';
 export const TEMP_PREFIX = '.tmp-';
 
 /**
- * Throws `InvalidKeyError` unless `key` is exactly `{ filename: <uuid> }`. Keys arrive from other
- * processes, so the uuid check is what keeps a key from naming a path outside the directory:
- * a uuid cannot hold a separator, `..`, a NUL byte or an absolute path.
+ * The object's file name in `key`, or `InvalidKeyError` unless `key` is exactly
+ * `{ filename: <uuid> }`. Keys arrive from other processes, so the uuid check is what keeps a
+ * key from naming a path outside the directory: a uuid cannot hold a separator, `..`, a NUL
+ * byte or an absolute path. The field is read once and the checked value is what callers use,
+ * so a key whose `filename` changes between reads (a getter, a Proxy) cannot slip a path past
+ * the check.
  */
-export function assertFileKey(key: unknown): asserts key is FileKey {
+export function fileNameOf(key: unknown): string {
   if (typeof key !== 'object' || key === null || Array.isArray(key)) {
     throw new InvalidKeyError(
       `FileConnector key must be an object { filename: <uuid> }; got ${formatKey(key)}`,
@@ -35,9 +38,15 @@ export function assertFileKey(key: unknown): asserts key is FileKey {
   }
   if (!isUuid(filename)) {
     throw new InvalidKeyError(
-      `FileConnector key filename must be a plain uuid (no path separators, "..", NUL or absolute paths); got ${formatKey(key)}`,
+      `FileConnector key filename must be a plain uuid (no path separators, "..", NUL or absolute paths); got ${formatKey({ filename })}`,
     );
   }
+  return filename;
+}
+
+/** Throws `InvalidKeyError` unless `key` is exactly `{ filename: <uuid> }` (see `fileNameOf`). */
+export function assertFileKey(key: unknown): asserts key is FileKey {
+  fileNameOf(key);
 }
 
 /** True for a directory entry that is an object's data file (`<uuid>`). */

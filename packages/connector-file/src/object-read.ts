@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { ConnectorError } from '@proxy/core';
 import { errnoOf, ioError } from './io-error.js';
 import { MAX_READ, type ObjectPaths } from './object-paths.js';
 
@@ -50,33 +51,54 @@ function openObjectSync(paths: ObjectPaths): number | null {
   }
 }
 
+function changedUnderReader(file: string, read: number, size: number, sizeNow: number) {
+  return new ConnectorError(
+    `FileConnector: ${file} changed while it was being read (${read} bytes read, ${size} when opened, ${sizeNow} now). ` +
+      'This package never rewrites a file in place (it renames a new one over it); another writer did, so the bytes read are not returned',
+  );
+}
+
 // Not readFileSync/readFile: they return pooled Buffers for small files, and a pooled Buffer
 // that is later transferred to a worker silently copies its whole 8 KB pool.
-function readFdSync(fd: number, size: number, file: string): Buffer {
+/**
+ * Reads the `size` bytes of the open file `fd` (size from fstat at open) and closes it. If the
+ * file is shorter or longer by the end of the read (written in place by another writer while
+ * we read), this throws rather than return a part of an object as if it were all of it.
+ */
+export function readFdSync(fd: number, size: number, file: string): Buffer {
   const out = Buffer.allocUnsafeSlow(size);
   let end = 0;
+  let sizeNow: number;
   try {
     while (end < size) {
       const read = fs.readSync(fd, out, end, Math.min(MAX_READ, size - end), null);
       if (read === 0) break;
       end += read;
     }
+    sizeNow = fs.fstatSync(fd).size;
   } catch (error) {
     throw ioError('read', file, error);
   } finally {
     fs.closeSync(fd);
   }
-  return end === size ? out : out.subarray(0, end);
+  if (end !== size || sizeNow !== size) throw changedUnderReader(file, end, size, sizeNow);
+  return out;
 }
 
-function readFdAsync(fd: number, size: number, file: string): Promise<Buffer> {
+/** `readFdSync` with each step in the thread pool. */
+export function readFdAsync(fd: number, size: number, file: string): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const out = Buffer.allocUnsafeSlow(size);
     readAll(fd, out, 0, (readError, end) => {
-      fs.close(fd, () => {
-        if (readError) return reject(ioError('read', file, readError));
-        resolve(end === size ? out : out.subarray(0, end));
-      });
+      const finish = (error: NodeJS.ErrnoException | null, sizeNow: number) =>
+        fs.close(fd, () => {
+          if (error) return reject(ioError('read', file, error));
+          if (end !== size || sizeNow !== size)
+            return reject(changedUnderReader(file, end, size, sizeNow));
+          resolve(out);
+        });
+      if (readError) return finish(readError, -1);
+      fs.fstat(fd, (statError, stat) => finish(statError, stat?.size ?? -1));
     });
   });
 }

@@ -67,7 +67,8 @@ export default async function file(report: Report): Promise<void> {
         await connector.get(key);
         return () => connector.evict(key);
       };
-      // What the Store adds before the connector sees the bytes: framing copies them once.
+      // For reference: the framing copy a Store without putParts would make (Store.put hands
+      // raw bytes to FileConnector.putParts as [header, buffer] instead).
       const serializeOnly: Step = async () => {
         serialize(data);
         return async () => {};
@@ -102,7 +103,7 @@ export default async function file(report: Report): Promise<void> {
         case: `serialize ${c.label} Buffer (core, for reference)`,
         ours: toUnit(serializeMs!),
         unit,
-        note: 'the copy Store.put makes before FileConnector.put',
+        note: 'the copy Store.put skips: it hands raw bytes to FileConnector.putParts',
       });
     }
   } finally {
