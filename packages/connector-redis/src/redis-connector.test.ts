@@ -143,6 +143,67 @@ describeWithService(
       await connector.evict(key);
     });
 
+    test('a key whose redisKey changes between reads (a getter) cannot reach outside keyPrefix', async () => {
+      await using connector = new RedisConnector({ url: server.url, keyPrefix: 'app:' });
+      const foreign = `other:${Date.now()}`;
+      await raw.set(foreign, 'not yours');
+      // Reads as a name inside the prefix the first time, as a foreign name afterwards.
+      const shifty = () => {
+        let reads = 0;
+        return Object.defineProperty({}, 'redisKey', {
+          enumerable: true,
+          get: () => (reads++ === 0 ? `app:${Date.now()}-${Math.random()}` : foreign),
+        }) as { redisKey: string };
+      };
+      expect(await connector.get(shifty())).toBeNull();
+      expect(await connector.exists(shifty())).toBe(false);
+      expect(await connector.getBatch([shifty()])).toEqual([null]);
+      await connector.expire(shifty(), 0);
+      await connector.evict(shifty());
+      await connector.evictBatch([shifty()]);
+      await connector.set(shifty(), Buffer.from('overwritten?'));
+      await connector.waitFor(shifty(), { timeoutMs: 1 }).catch(() => undefined);
+      expect(await raw.get(foreign)).toBe('not yours');
+      await raw.del(foreign);
+    });
+
+    test('batches are one command each: putBatch one MSET, getBatch one MGET, evictBatch one DEL', async () => {
+      // A private server, so its command counters see only this test.
+      const own = await startRedisServer({ private: true });
+      const stats = new Redis(own.url);
+      try {
+        await using connector = new RedisConnector({ url: own.url });
+        const calls = async () => {
+          const info = await stats.info('commandstats');
+          const count = (cmd: string) =>
+            Number(new RegExp(`cmdstat_${cmd}:calls=(\\d+)`).exec(info)?.[1] ?? 0);
+          return {
+            mset: count('mset'),
+            set: count('set'),
+            mget: count('mget'),
+            get: count('get'),
+            del: count('del'),
+          };
+        };
+        const values = Array.from({ length: 100 }, (_, i) => Buffer.from(`v${i}`));
+        const before = await calls();
+        const keys = await connector.putBatch(values);
+        const got = await connector.getBatch(keys);
+        await connector.evictBatch(keys);
+        const after = await calls();
+        expect(got.map((g) => Buffer.from(g!).toString())).toEqual(values.map(String));
+        expect(after.mset - before.mset).toBe(1);
+        expect(after.mget - before.mget).toBe(1);
+        expect(after.del - before.del).toBe(1);
+        expect(after.set - before.set).toBe(0);
+        expect(after.get - before.get).toBe(0);
+        expect(await stats.dbsize()).toBe(0);
+      } finally {
+        await stats.quit();
+        await own.stop();
+      }
+    });
+
     test('waitFor: every concurrent waiter wakes on one set, a late waiter returns at once, no polling', async () => {
       await using writer = new RedisConnector({ url: server.url });
       await using reader = new RedisConnector({ url: server.url });

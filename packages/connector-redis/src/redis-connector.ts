@@ -9,7 +9,7 @@ import {
 } from '@proxy/core';
 import { Cluster, Redis } from 'ioredis';
 import { groupBySlot, keySlot } from './key-slot.js';
-import { assertRedisKey, type RedisKey, readySignalKey } from './redis-key.js';
+import { assertRedisKey, type RedisKey, readySignalKey, redisKeyName } from './redis-key.js';
 import {
   configOptions,
   describeAddress,
@@ -98,6 +98,11 @@ export class RedisConnector implements DeferrableConnector<RedisKey> {
     assertRedisKey(key, this.keyPrefix);
   }
 
+  /** The checked key name; every command uses it, never a second read of `key.redisKey`. */
+  private nameOf(key: unknown): string {
+    return redisKeyName(key, this.keyPrefix);
+  }
+
   private get isCluster(): boolean {
     return this.client.isCluster;
   }
@@ -139,28 +144,31 @@ export class RedisConnector implements DeferrableConnector<RedisKey> {
   }
 
   async get(key: RedisKey): Promise<Uint8Array | null> {
-    this.validateKey(key);
-    return this.run('get (GET)', key, () => this.client.getBuffer(key.redisKey));
+    const name = this.nameOf(key);
+    return this.run('get (GET)', { redisKey: name }, () => this.client.getBuffer(name));
   }
 
   async exists(key: RedisKey): Promise<boolean> {
-    this.validateKey(key);
-    return (await this.run('exists (EXISTS)', key, () => this.client.exists(key.redisKey))) === 1;
+    const name = this.nameOf(key);
+    const found = await this.run('exists (EXISTS)', { redisKey: name }, () =>
+      this.client.exists(name),
+    );
+    return found === 1;
   }
 
   async evict(key: RedisKey): Promise<void> {
-    this.validateKey(key);
-    const signal = readySignalKey(key.redisKey);
-    await this.run('evict (DEL)', key, async () => {
-      if (!this.isCluster || signal.coLocated) await this.client.del(key.redisKey, signal.name);
-      else await Promise.all([this.client.del(key.redisKey), this.client.del(signal.name)]);
+    const name = this.nameOf(key);
+    const signal = readySignalKey(name);
+    await this.run('evict (DEL)', { redisKey: name }, async () => {
+      if (!this.isCluster || signal.coLocated) await this.client.del(name, signal.name);
+      else await Promise.all([this.client.del(name), this.client.del(signal.name)]);
     });
   }
 
   async evictBatch(keys: RedisKey[]): Promise<void> {
-    for (const key of keys) this.validateKey(key);
-    if (keys.length === 0) return;
-    const names = keys.flatMap((k) => [k.redisKey, readySignalKey(k.redisKey).name]);
+    const keyNames = keys.map((k) => this.nameOf(k));
+    if (keyNames.length === 0) return;
+    const names = keyNames.flatMap((name) => [name, readySignalKey(name).name]);
     await this.run(`evictBatch (DEL ${keys.length} keys)`, undefined, async () => {
       if (!this.isCluster) {
         await this.client.del(...names);
@@ -173,15 +181,15 @@ export class RedisConnector implements DeferrableConnector<RedisKey> {
   }
 
   async expire(key: RedisKey, seconds: number): Promise<void> {
-    this.validateKey(key);
+    const name = this.nameOf(key);
     if (typeof seconds !== 'number' || !Number.isFinite(seconds) || seconds < 0) {
       throw new TypeError(
         `RedisConnector.expire: seconds must be a non-negative number; got ${seconds}`,
       );
     }
     // PEXPIRE keeps sub-second leases; 0 deletes the key at once, as Redis does.
-    await this.run('expire (PEXPIRE)', key, () =>
-      this.client.pexpire(key.redisKey, Math.round(seconds * 1000)),
+    await this.run('expire (PEXPIRE)', { redisKey: name }, () =>
+      this.client.pexpire(name, Math.round(seconds * 1000)),
     );
   }
 
@@ -221,9 +229,8 @@ export class RedisConnector implements DeferrableConnector<RedisKey> {
 
   /** Reads all values in one MGET (grouped by slot on a cluster); missing keys give null. */
   async getBatch(keys: RedisKey[]): Promise<(Uint8Array | null)[]> {
-    for (const key of keys) this.validateKey(key);
-    if (keys.length === 0) return [];
-    const names = keys.map((k) => k.redisKey);
+    const names = keys.map((k) => this.nameOf(k));
+    if (names.length === 0) return [];
     return this.run(`getBatch (${keys.length} keys)`, undefined, async () => {
       if (!this.isCluster) return this.client.mgetBuffer(names);
       const out: (Buffer | null)[] = new Array(names.length).fill(null);
@@ -245,15 +252,15 @@ export class RedisConnector implements DeferrableConnector<RedisKey> {
 
   /** Writes the value, then signals `waitFor` waiters through the key's companion list (one MULTI). */
   async set(key: RedisKey, data: Uint8Array): Promise<void> {
-    this.validateKey(key);
+    const name = this.nameOf(key);
     const value = asBuffer(data);
-    const signal = readySignalKey(key.redisKey);
+    const signal = readySignalKey(name);
     const signalTtl = this.resolved.readySignalTtlSeconds;
-    await this.run('set (MULTI SET/RPUSH)', key, async () => {
-      const sameSlot = !this.isCluster || keySlot(key.redisKey) === keySlot(signal.name);
+    await this.run('set (MULTI SET/RPUSH)', { redisKey: name }, async () => {
+      const sameSlot = !this.isCluster || keySlot(name) === keySlot(signal.name);
       const multi = this.client.multi();
-      if (this.ttlSeconds === undefined) multi.set(key.redisKey, value);
-      else multi.set(key.redisKey, value, 'EX', this.ttlSeconds);
+      if (this.ttlSeconds === undefined) multi.set(name, value);
+      else multi.set(name, value, 'EX', this.ttlSeconds);
       if (!sameSlot) {
         await this.execOrThrow(multi);
         const signalOnly = this.client.multi();
@@ -275,20 +282,20 @@ export class RedisConnector implements DeferrableConnector<RedisKey> {
 
   /** Resolves once `key` has a value; see wait-for-key.ts for the design (no polling). */
   async waitFor(key: RedisKey, options: WaitOptions = {}): Promise<void> {
-    this.validateKey(key);
+    const name = this.nameOf(key);
     if (this.closed)
       throw new ConnectorError(`RedisConnector (${this.address}): waitFor after close()`);
     await waitForKey({
       client: this.client,
-      redisKey: key.redisKey,
-      signalKey: readySignalKey(key.redisKey).name,
+      redisKey: name,
+      signalKey: readySignalKey(name).name,
       timeoutMs: options.timeoutMs,
       signal: options.signal,
       blockers: this.blockers,
-      fail: (operation, error) => this.fail(operation, error, key),
+      fail: (operation, error) => this.fail(operation, error, { redisKey: name }),
       timeoutError: (ms) =>
         new FutureTimeoutError(
-          `RedisConnector (${this.address}): key=${formatKey(key)} was not set within ${ms} ms`,
+          `RedisConnector (${this.address}): key=${formatKey({ redisKey: name })} was not set within ${ms} ms`,
         ),
     });
   }

@@ -11,12 +11,14 @@ export interface RedisKey {
 export const MAX_REDIS_KEY_LENGTH = 4096;
 
 /**
- * Throws `InvalidKeyError` unless `key` is exactly `{ redisKey }` with a non-empty string
- * inside this connector's namespace (starting with `keyPrefix`, with something after it).
- * Any other name is accepted, so keys written by other clients (Python ProxyStore, a plain
- * `SET`) can be read as long as they are well formed.
+ * The Redis key name in `key`, or `InvalidKeyError` unless `key` is exactly `{ redisKey }` with
+ * a non-empty string inside this connector's namespace (starting with `keyPrefix`, with
+ * something after it). Any other name is accepted, so keys written by other clients (Python
+ * ProxyStore, a plain `SET`) can be read as long as they are well formed. The field is read
+ * once and callers use the checked value, so a key whose field changes between reads (a
+ * getter, a Proxy) cannot reach outside the prefix.
  */
-export function assertRedisKey(key: unknown, keyPrefix: string): asserts key is RedisKey {
+export function redisKeyName(key: unknown, keyPrefix: string): string {
   if (typeof key !== 'object' || key === null || Array.isArray(key)) {
     throw new InvalidKeyError(
       `RedisConnector key must be an object { redisKey: string }; got ${formatKey(key)}`,
@@ -31,14 +33,20 @@ export function assertRedisKey(key: unknown, keyPrefix: string): asserts key is 
   }
   if (name.length === 0 || name.length > MAX_REDIS_KEY_LENGTH) {
     throw new InvalidKeyError(
-      `RedisConnector key name must be 1..${MAX_REDIS_KEY_LENGTH} characters; got ${formatKey(key)}`,
+      `RedisConnector key name must be 1..${MAX_REDIS_KEY_LENGTH} characters; got ${formatKey({ redisKey: name })}`,
     );
   }
   if (keyPrefix && (!name.startsWith(keyPrefix) || name.length === keyPrefix.length)) {
     throw new InvalidKeyError(
-      `RedisConnector key ${formatKey(key)} is outside this connector's keyPrefix "${keyPrefix}"; it belongs to another store.`,
+      `RedisConnector key ${formatKey({ redisKey: name })} is outside this connector's keyPrefix "${keyPrefix}"; it belongs to another store.`,
     );
   }
+  return name;
+}
+
+/** Throws `InvalidKeyError` unless `key` is a well-formed key of this namespace (see `redisKeyName`). */
+export function assertRedisKey(key: unknown, keyPrefix: string): asserts key is RedisKey {
+  redisKeyName(key, keyPrefix);
 }
 
 /**
