@@ -2,8 +2,9 @@ import fs from 'node:fs';
 import net from 'node:net';
 import { freePort, runConnectorConformance } from '@proxy/connector-test-suite';
 import { ConnectorError, InvalidKeyError, Store } from '@proxy/core';
+import { Agent, type Dispatcher } from 'undici';
 import { EndpointConnector } from './endpoint-connector.js';
-import { type RunningEndpoint, startEndpoint } from './test-endpoint.js';
+import { launchEndpoint, type RunningEndpoint, startEndpoint } from './test-endpoint.js';
 
 const TOKEN = 'conformance-token';
 let memory: RunningEndpoint;
@@ -58,6 +59,31 @@ describe('EndpointConnector (file storage)', () => {
     const err = await c.putParts([head, Buffer.alloc(1_000_000)]).catch((e: unknown) => e);
     expect((err as Error).message).toContain('max object size');
     await c.evict(key);
+  });
+
+  test('a restart keeps every object (ids ending in .tmp too) and drops only crash leftovers', async () => {
+    const ep = await startEndpoint({ storage: 'file' });
+    let restarted: RunningEndpoint | undefined;
+    try {
+      const dataDir = `${ep.home}/${ep.name}/data`;
+      await using before = new EndpointConnector({ endpoints: [ep.address] });
+      const plain = await before.put(Buffer.from('plain'));
+      const dotted = { objectId: 'results.tmp', endpointId: ep.uuid };
+      await before.set(dotted, Buffer.from('an object, not a temp file'));
+      // What a crash mid-upload leaves: a temp file that was never renamed.
+      const leftover = `.${plain.objectId}.0123456789ab.tmp`;
+      fs.writeFileSync(`${dataDir}/${leftover}`, 'torn');
+      await ep.stop();
+      restarted = await launchEndpoint(ep);
+      await using after = new EndpointConnector({ endpoints: [restarted.address] });
+      expect(Buffer.from((await after.get(plain))!).toString()).toBe('plain');
+      expect(Buffer.from((await after.get(dotted))!).toString()).toBe('an object, not a temp file');
+      expect(fs.existsSync(`${dataDir}/${leftover}`)).toBe(false);
+      expect(fs.readdirSync(dataDir).sort()).toEqual([plain.objectId, 'results.tmp'].sort());
+    } finally {
+      await (restarted ?? ep).stop();
+      fs.rmSync(ep.home, { recursive: true, force: true });
+    }
   });
 
   test('an object over the max size is refused before sending, naming the address', async () => {
@@ -144,6 +170,86 @@ describe('EndpointConnector keys and peering', () => {
     expect(await store.get(key)).toEqual({ hello: 'world', n: [1, 2, 3] });
     await store.evict(key);
     expect(await store.exists(key)).toBe(false);
+  });
+});
+
+/** A real undici Agent that records how many of its requests were in flight at once. */
+class CountingAgent extends Agent {
+  inFlight = 0;
+  maxInFlight = 0;
+  private idleWaiters: (() => void)[] = [];
+
+  /** Resolves once no request is in flight. */
+  idle(): Promise<void> {
+    if (this.inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  override dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler) {
+    this.inFlight++;
+    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+    let open = true;
+    const finish = () => {
+      if (open) this.inFlight--;
+      open = false;
+      if (this.inFlight === 0) for (const wake of this.idleWaiters.splice(0)) wake();
+    };
+    // Only the completion callbacks the handler has are wrapped: undici picks its handler API
+    // by which methods exist.
+    const ends = new Set(['onComplete', 'onError', 'onResponseEnd', 'onResponseError']);
+    const counted = new Proxy(handler, {
+      get(target, prop, receiver) {
+        const value = Reflect.get(target, prop, receiver);
+        if (typeof value !== 'function') return value;
+        if (!ends.has(String(prop))) return value.bind(target);
+        return (...args: unknown[]) => {
+          finish();
+          return value.apply(target, args);
+        };
+      },
+    });
+    return super.dispatch(options, counted);
+  }
+}
+
+describe('EndpointConnector batches', () => {
+  test('a batch of 300 keeps a bounded number of requests in flight and keeps order', async () => {
+    const agent = new CountingAgent();
+    try {
+      await using c = new EndpointConnector({
+        endpoints: [memory.address],
+        token: TOKEN,
+        dispatcher: agent,
+      });
+      const data = Array.from({ length: 300 }, (_, i) => Buffer.from(`object ${i}`));
+      const keys = await c.putBatch(data);
+      const back = await c.getBatch(keys);
+      expect(back.map((b) => Buffer.from(b!).toString())).toEqual(data.map(String));
+      expect(agent.maxInFlight).toBeGreaterThan(1);
+      expect(agent.maxInFlight).toBeLessThanOrEqual(32);
+      await Promise.all(keys.map((k) => c.evict(k)));
+    } finally {
+      await agent.close();
+    }
+  });
+
+  test('a batch that fails part-way leaves none of its objects behind', async () => {
+    const agent = new CountingAgent();
+    try {
+      await using c = new EndpointConnector({ endpoints: [file.address], dispatcher: agent });
+      const dataDir = `${file.home}/${file.name}/data`;
+      const before = fs.readdirSync(dataDir);
+      const data = Array.from({ length: 40 }, (_, i) => Buffer.alloc(1000, i));
+      data[25] = Buffer.alloc(1_000_001); // over the endpoint's limit
+      const error = await c.putBatch(data).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ConnectorError);
+      expect((error as Error).message).toContain('max object size');
+      // Every request the batch started has finished, and none of them left an object behind.
+      await agent.idle();
+      expect(fs.readdirSync(dataDir)).toEqual(before);
+    } finally {
+      await agent.close();
+    }
   });
 });
 

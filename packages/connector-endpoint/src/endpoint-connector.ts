@@ -6,6 +6,7 @@ import {
   type DeferrableConnector,
   FutureTimeoutError,
   formatKey,
+  mapLimit,
   type WaitOptions,
 } from '@proxy/core';
 import { Agent, type Dispatcher, request } from 'undici';
@@ -29,6 +30,11 @@ export interface EndpointConnectorOptions {
 }
 
 const DEFAULT_TIMEOUT_MS = 10_000;
+/**
+ * Requests a batch keeps in flight. undici opens a socket per concurrent request to an origin,
+ * so an unbounded batch of thousands would open thousands of sockets (and run out of them).
+ */
+const BATCH_CONCURRENCY = 32;
 /** A single long-poll request never waits longer than this; longer waits are several polls. */
 const POLL_SLICE_MS = 30_000;
 
@@ -120,8 +126,20 @@ export class EndpointConnector implements DeferrableConnector<EndpointKey> {
     return key;
   }
 
+  /** All or nothing: when one put fails, the objects already stored by this batch are evicted. */
   async putBatch(data: Uint8Array[]): Promise<EndpointKey[]> {
-    return Promise.all(data.map((d) => this.put(d)));
+    const stored: EndpointKey[] = [];
+    try {
+      return await mapLimit(data, BATCH_CONCURRENCY, async (d) => {
+        const key = await this.put(d);
+        stored.push(key);
+        return key;
+      });
+    } catch (error) {
+      // The batch's error is what the caller needs; a failed clean-up leaves only unreachable objects.
+      await Promise.allSettled(stored.map((key) => this.evict(key)));
+      throw error;
+    }
   }
 
   async set(key: EndpointKey, data: Uint8Array | readonly Uint8Array[]): Promise<void> {
@@ -160,7 +178,8 @@ export class EndpointConnector implements DeferrableConnector<EndpointKey> {
   }
 
   async getBatch(keys: EndpointKey[]): Promise<(Uint8Array | null)[]> {
-    return Promise.all(keys.map((k) => this.get(k)));
+    for (const key of keys) this.validateKey(key);
+    return mapLimit(keys, BATCH_CONCURRENCY, (k) => this.get(k));
   }
 
   async exists(key: EndpointKey): Promise<boolean> {
@@ -168,8 +187,18 @@ export class EndpointConnector implements DeferrableConnector<EndpointKey> {
     const home = await this.endpoint();
     const res = await this.call(home, 'GET', '/exists', key);
     await this.expectOk(home, res, 'exists', key);
-    const body = (await res.body.json()) as { exists?: unknown };
-    return body.exists === true;
+    let body: { exists?: unknown };
+    try {
+      body = (await res.body.json()) as { exists?: unknown };
+    } catch (error) {
+      throw this.failed(home, 'exists', key, error);
+    }
+    if (typeof body?.exists !== 'boolean') {
+      throw new ConnectorError(
+        `EndpointConnector: exists key=${formatKey(key)} on ${home.address}: unexpected answer ${JSON.stringify(body)}; is this a proxy endpoint?`,
+      );
+    }
+    return body.exists;
   }
 
   async evict(key: EndpointKey): Promise<void> {

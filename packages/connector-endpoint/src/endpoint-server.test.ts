@@ -34,6 +34,20 @@ async function stats(ep: RunningEndpoint, headers: Record<string, string> = {}) 
   };
 }
 
+/**
+ * Resolves once the server reports `n` pending long polls. A request reaches the server a
+ * moment after the client sends it, and there is no event to wait on from outside.
+ */
+async function waitersAre(ep: RunningEndpoint, n: number): Promise<void> {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const now = (await stats(ep, auth)).waiters;
+    if (now === n) return;
+    if (Date.now() > deadline) throw new Error(`server has ${now} waiters, expected ${n}`);
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
 describe('endpoint HTTP API: status codes (memory storage, 1 MB limit, token)', () => {
   let ep: RunningEndpoint;
   beforeAll(async () => {
@@ -149,6 +163,13 @@ describe('endpoint HTTP API: status codes (memory storage, 1 MB limit, token)', 
     });
     expect(declared.status).toBe(413);
     expect(declared.text).toContain('max object size of 1000000 bytes');
+    // Chunked, a little over the limit: the server stops storing at the limit, reads and drops
+    // the rest (well under its 4 MiB linger), so the client finishes sending and reads a 413.
+    const justOver = await call(ep.address, 'POST', '/set?key=big', {
+      body: Readable.from(Array.from({ length: 20 }, () => Buffer.alloc(65536, 2))),
+    });
+    expect(justOver.status).toBe(413);
+    expect(justOver.text).toContain('max object size of 1000000 bytes');
     // A chunked body announces no length: the server counts and stops reading at the limit,
     // even though the client would go on sending 50 MB.
     let sent = 0;
@@ -193,13 +214,24 @@ describe('endpoint HTTP API: status codes (memory storage, 1 MB limit, token)', 
     expect((await call(ep.address, 'GET', '/wait?key=w&timeout=150')).status).toBe(204);
     expect(Date.now() - started).toBeGreaterThanOrEqual(140);
     const waiting = call(ep.address, 'GET', '/wait?key=w&timeout=10000');
-    await new Promise((r) => setTimeout(r, 50));
-    expect((await stats(ep, auth)).waiters).toBe(1);
+    await waitersAre(ep, 1);
     await call(ep.address, 'POST', '/set?key=w', { body: Buffer.from('now') });
     expect(await waiting).toMatchObject({ status: 200, text: '{"exists":true}' });
     expect((await call(ep.address, 'GET', '/wait?key=w&timeout=0')).status).toBe(200);
     expect((await call(ep.address, 'GET', '/wait?key=w&timeout=soon')).status).toBe(400);
     await call(ep.address, 'POST', '/evict?key=w');
+  });
+
+  test('a client that gives up on a long poll leaves no waiter behind on the server', async () => {
+    const aborted = new AbortController();
+    const waiting = request(`${ep.address}/wait?key=gone&timeout=30000`, {
+      headers: auth,
+      signal: aborted.signal,
+    });
+    await waitersAre(ep, 1);
+    aborted.abort();
+    await expect(waiting).rejects.toMatchObject({ name: 'AbortError' });
+    await waitersAre(ep, 0);
   });
 });
 

@@ -15,7 +15,15 @@ import {
 const TMP_SUFFIX = '.tmp';
 
 /**
- * Objects as files `<dataDir>/<id>`. A body streams into `<id>.<random>.tmp`, is fsynced and
+ * Temp files start with a dot, which no object id may (`isObjectId`): an object whose id ends
+ * in `.tmp` is never mistaken for a crash leftover, and a temp name never collides with an id.
+ */
+function isTempFile(name: string): boolean {
+  return name.startsWith('.') && name.endsWith(TMP_SUFFIX);
+}
+
+/**
+ * Objects as files `<dataDir>/<id>`. A body streams into `.<id>.<random>.tmp`, is fsynced and
  * renamed over the final name, so a reader (or a restart after a crash) sees either the whole
  * old object, the whole new one, or none: never a torn file. Memory use does not grow with
  * the object size.
@@ -30,7 +38,7 @@ export class FileStorage implements EndpointStorage {
     await fsp.mkdir(dir, { recursive: true });
     // Temp files left by a crash were never renamed, so no client was told they were stored.
     for (const name of await fsp.readdir(dir)) {
-      if (name.endsWith(TMP_SUFFIX)) await fsp.rm(path.join(dir, name), { force: true });
+      if (isTempFile(name)) await fsp.rm(path.join(dir, name), { force: true });
     }
     return new FileStorage(dir, maxObjectSize);
   }
@@ -40,7 +48,7 @@ export class FileStorage implements EndpointStorage {
   }
 
   async write(id: string, body: Readable, options: WriteOptions = {}): Promise<number> {
-    const tmp = `${this.file(id)}.${randomBytes(6).toString('hex')}${TMP_SUFFIX}`;
+    const tmp = path.join(this.dir, `.${id}.${randomBytes(6).toString('hex')}${TMP_SUFFIX}`);
     const limit = this.maxObjectSize;
     let size = 0;
     const counter = new Transform({
@@ -107,7 +115,7 @@ export class FileStorage implements EndpointStorage {
     let objects = 0;
     let bytes = 0;
     for (const name of await fsp.readdir(this.dir)) {
-      if (name.endsWith(TMP_SUFFIX)) continue;
+      if (isTempFile(name)) continue;
       const st = await fsp.stat(path.join(this.dir, name)).catch(() => null);
       if (st?.isFile()) {
         objects++;

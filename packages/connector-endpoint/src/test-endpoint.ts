@@ -79,7 +79,21 @@ export async function startEndpoint(options: StartOptions = {}): Promise<Running
   const configured = await cli(home, ...args);
   if (configured.code !== 0) throw new Error(`configure failed: ${configured.stderr}`);
   const uuid = /\(([0-9a-f-]{36})\)/.exec(configured.stdout)![1]!;
+  return launchEndpoint({ home, name, uuid, port });
+}
 
+/**
+ * Runs `proxy-endpoint start NAME` of an endpoint already configured in `home`, in the
+ * foreground as a child process; resolves when it printed its address line. Starting the same
+ * endpoint again after `stop()` is a restart (the file storage keeps its data).
+ */
+export async function launchEndpoint(endpoint: {
+  home: string;
+  name: string;
+  uuid: string;
+  port: number;
+}): Promise<RunningEndpoint> {
+  const { home, name } = endpoint;
   const child = spawn(process.execPath, [CLI, 'start', name], {
     env: { ...process.env, PROXY_HOME: home },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -107,11 +121,8 @@ export async function startEndpoint(options: StartOptions = {}): Promise<Running
   });
   child.stdout!.resume();
   return {
-    name,
-    home,
+    ...endpoint,
     address,
-    uuid,
-    port,
     child,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
