@@ -19,8 +19,9 @@ import {
   mapLimit,
   type WaitOptions,
 } from '@proxy/core';
-import { abortableSleep } from './abortable-sleep.js';
+import { asBuffer } from './as-buffer.js';
 import { uploadMultipart } from './multipart-upload.js';
+import { pollUntil } from './poll-until.js';
 import { putObjectParts } from './put-object-parts.js';
 import { readBody } from './read-body.js';
 import {
@@ -29,7 +30,7 @@ import {
   type S3ConnectorOptions,
 } from './s3-connector-options.js';
 import { errorCode, httpStatus, isMissingObject, s3Failure } from './s3-failure.js';
-import { assertS3Key, type S3Key } from './s3-key.js';
+import { assertS3Key, type S3Key, s3ObjectKeyOf } from './s3-key.js';
 
 /** S3 accepts at most this many keys in one DeleteObjects request. */
 const DELETE_BATCH = 1000;
@@ -111,6 +112,11 @@ export class S3Connector implements DeferrableConnector<S3Key> {
     assertS3Key(key, this.bucket, this.prefix);
   }
 
+  /** The checked object key; requests use it, never a second read of `key.objectKey`. */
+  private objectKeyOf(key: unknown): string {
+    return s3ObjectKeyOf(key, this.bucket, this.prefix);
+  }
+
   private makeKey(): S3Key {
     return { bucket: this.bucket, objectKey: `${this.prefix}${randomUUID()}` };
   }
@@ -132,21 +138,41 @@ export class S3Connector implements DeferrableConnector<S3Key> {
     return key;
   }
 
+  /**
+   * `put` of each item, `concurrency` at a time. If one fails, the objects already stored for
+   * this batch are deleted again before the error is thrown: the caller never got their keys,
+   * so nothing else could ever evict them.
+   */
   async putBatch(data: Uint8Array[]): Promise<S3Key[]> {
-    return mapLimit(data, this.options.concurrency, (d) => this.put(d));
+    const written: S3Key[] = [];
+    try {
+      return await mapLimit(data, this.options.concurrency, async (d) => {
+        const key = await this.put(d);
+        written.push(key);
+        return key;
+      });
+    } catch (error) {
+      // Best effort: the batch's own error is the one worth reporting.
+      if (written.length && !this.closed) await this.evictBatch(written).catch(() => undefined);
+      throw error;
+    }
   }
 
   async get(key: S3Key): Promise<Uint8Array | null> {
-    this.validateKey(key);
+    const objectKey = this.objectKeyOf(key);
+    return this.getObject(objectKey);
+  }
+
+  private async getObject(objectKey: string): Promise<Uint8Array | null> {
     this.assertOpen();
     const response = await this.request(
       {
         operation: 'GetObject',
-        objectKey: key.objectKey,
+        objectKey,
         recover: (e) => (isMissingObject(e) ? null : undefined),
       },
       (abortSignal) =>
-        this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key.objectKey }), {
+        this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: objectKey }), {
           abortSignal,
         }),
     );
@@ -154,28 +180,24 @@ export class S3Connector implements DeferrableConnector<S3Key> {
     try {
       return await readBody(response.Body, response.ContentLength, this.options.requestTimeoutMs);
     } catch (error) {
-      throw await this.fail(
-        { operation: 'GetObject (reading the body)', objectKey: key.objectKey },
-        error,
-      );
+      throw await this.fail({ operation: 'GetObject (reading the body)', objectKey }, error);
     }
   }
 
   async getBatch(keys: S3Key[]): Promise<(Uint8Array | null)[]> {
-    for (const key of keys) this.validateKey(key);
-    return mapLimit(keys, this.options.concurrency, (k) => this.get(k));
+    const objectKeys = keys.map((k) => this.objectKeyOf(k));
+    return mapLimit(objectKeys, this.options.concurrency, (k) => this.getObject(k));
   }
 
   async exists(key: S3Key): Promise<boolean> {
-    this.validateKey(key);
-    return this.head(key.objectKey);
+    return this.head(this.objectKeyOf(key));
   }
 
   async evict(key: S3Key): Promise<void> {
-    this.validateKey(key);
+    const objectKey = this.objectKeyOf(key);
     this.assertOpen();
-    await this.request({ operation: 'DeleteObject', objectKey: key.objectKey }, (abortSignal) =>
-      this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key.objectKey }), {
+    await this.request({ operation: 'DeleteObject', objectKey }, (abortSignal) =>
+      this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: objectKey }), {
         abortSignal,
       }),
     );
@@ -183,11 +205,11 @@ export class S3Connector implements DeferrableConnector<S3Key> {
 
   /** Deletes many keys with DeleteObjects (1000 per request, `concurrency` requests at a time). */
   async evictBatch(keys: S3Key[]): Promise<void> {
-    for (const key of keys) this.validateKey(key);
+    const objectKeys = keys.map((k) => this.objectKeyOf(k));
     this.assertOpen();
-    const chunks: S3Key[][] = [];
-    for (let i = 0; i < keys.length; i += DELETE_BATCH)
-      chunks.push(keys.slice(i, i + DELETE_BATCH));
+    const chunks: string[][] = [];
+    for (let i = 0; i < objectKeys.length; i += DELETE_BATCH)
+      chunks.push(objectKeys.slice(i, i + DELETE_BATCH));
     await mapLimit(chunks, this.options.concurrency, async (chunk) => {
       const result = await this.request(
         { operation: `DeleteObjects (${chunk.length} keys)` },
@@ -195,7 +217,7 @@ export class S3Connector implements DeferrableConnector<S3Key> {
           this.client.send(
             new DeleteObjectsCommand({
               Bucket: this.bucket,
-              Delete: { Objects: chunk.map((k) => ({ Key: k.objectKey })), Quiet: true },
+              Delete: { Objects: chunk.map((Key) => ({ Key })), Quiet: true },
             }),
             { abortSignal },
           ),
@@ -218,8 +240,7 @@ export class S3Connector implements DeferrableConnector<S3Key> {
   }
 
   async set(key: S3Key, data: Uint8Array): Promise<void> {
-    this.validateKey(key);
-    await this.write(key.objectKey, [data]);
+    await this.write(this.objectKeyOf(key), [data]);
   }
 
   /**
@@ -228,33 +249,16 @@ export class S3Connector implements DeferrableConnector<S3Key> {
    * way; the backoff keeps a long wait to a few requests per second.
    */
   async waitFor(key: S3Key, options: WaitOptions = {}): Promise<void> {
-    this.validateKey(key);
-    const { timeoutMs, signal } = options;
-    signal?.throwIfAborted();
-    const stop = new AbortController();
-    const onAbort = () => stop.abort(signal!.reason);
-    signal?.addEventListener('abort', onAbort, { once: true });
-    const timer =
-      timeoutMs === undefined
-        ? undefined
-        : setTimeout(() => {
-            stop.abort(
-              new FutureTimeoutError(
-                `S3Connector: key=${formatKey(key)} did not appear in bucket "${this.bucket}" at ${this.endpointLabel ?? 'the client endpoint'} within ${timeoutMs} ms`,
-              ),
-            );
-          }, timeoutMs);
-    try {
-      let delay = WAIT_FIRST_MS;
-      for (;;) {
-        if (await this.head(key.objectKey, stop.signal)) return;
-        await abortableSleep(delay, stop.signal);
-        delay = Math.min(delay * 2, WAIT_MAX_MS);
-      }
-    } finally {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-    }
+    const objectKey = this.objectKeyOf(key);
+    await pollUntil((signal) => this.head(objectKey, signal), {
+      ...options,
+      firstDelayMs: WAIT_FIRST_MS,
+      maxDelayMs: WAIT_MAX_MS,
+      timeoutError: () =>
+        new FutureTimeoutError(
+          `S3Connector: key=${formatKey({ bucket: this.bucket, objectKey })} did not appear in bucket "${this.bucket}" at ${this.endpointLabel ?? 'the client endpoint'} within ${options.timeoutMs} ms`,
+        ),
+    });
   }
 
   config(): ConnectorConfig {
@@ -298,8 +302,8 @@ export class S3Connector implements DeferrableConnector<S3Key> {
 
   private async write(objectKey: string, data: readonly Uint8Array[]): Promise<void> {
     this.assertOpen();
-    if (this.options.createBucket) await this.ensureBucket();
     const parts = data.map(asBuffer).filter((p) => p.byteLength > 0);
+    if (this.options.createBucket) await this.ensureBucket();
     const total = parts.reduce((n, p) => n + p.byteLength, 0);
     if (total > this.options.multipartThresholdBytes) {
       await this.multipartUpload(
@@ -490,8 +494,4 @@ export class S3Connector implements DeferrableConnector<S3Key> {
       return 'the endpoint of the injected S3Client';
     }
   }
-}
-
-function asBuffer(data: Uint8Array): Buffer {
-  return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
 }
