@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -156,6 +157,35 @@ describe('proxy-endpoint CLI', () => {
       expect(readPid('busy', home)).toBeNull();
     } finally {
       await new Promise((r) => blocker.close(r));
+    }
+  });
+
+  test('a stale PID file whose pid now belongs to another process: that process is left alone', async () => {
+    // What a server killed with SIGKILL leaves behind once the system has reused its pid.
+    const innocent = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], {
+      stdio: 'ignore',
+    });
+    const gone = new Promise((r) => innocent.once('exit', r));
+    try {
+      const port = await freePort();
+      await cli(home, 'configure', 'reused', '--port', String(port));
+      fs.writeFileSync(path.join(home, 'reused', 'endpoint.pid'), `${innocent.pid}\n1\n`);
+      expect((await cli(home, 'list')).stdout).toMatch(/^reused\s+HANGING/m);
+      const stopped = await cli(home, 'stop', 'reused');
+      expect(stopped.stdout).toContain('not running');
+      expect(isAlive(innocent.pid!)).toBe(true);
+      expect(readPid('reused', home)).toBeNull();
+      // and it does not block a start either
+      const started = await cli(home, 'start', 'reused', '--detach');
+      expect(started.code).toBe(0);
+      expect((await cli(home, 'list')).stdout).toMatch(/^reused\s+RUNNING/m);
+      const pid = readPid('reused', home)!;
+      expect((await cli(home, 'stop', 'reused')).stdout).toContain(`pid ${pid}`);
+      expect(isAlive(pid)).toBe(false);
+      expect(isAlive(innocent.pid!)).toBe(true);
+    } finally {
+      innocent.kill('SIGKILL');
+      await gone;
     }
   });
 

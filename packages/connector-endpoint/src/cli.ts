@@ -10,8 +10,7 @@ import { endpointPaths, proxyHome } from './home.js';
 import {
   clientAddress,
   endpointStatus,
-  isAlive,
-  readPid,
+  runningPid,
   startDetached,
   stopEndpoint,
 } from './process-control.js';
@@ -114,8 +113,8 @@ function program(): Command {
         await runEndpoint(config, home());
         return;
       }
-      const running = readPid(name, home());
-      if (running !== null && isAlive(running))
+      const running = runningPid(name, home());
+      if (running !== null)
         throw new Error(`endpoint "${name}" is already running (pid ${running})`);
       const { pid, address } = await startDetached(path.resolve(process.argv[1]!), name, home());
       console.log(`endpoint ${name} (${config.uuid}) listening on ${address} pid ${pid}`);

@@ -16,6 +16,11 @@ export { EndpointServer, type EndpointServerOptions } from './endpoint-server.js
 export { FileStorage } from './file-storage.js';
 export { endpointPaths, proxyHome } from './home.js';
 export { MemoryStorage } from './memory-storage.js';
-export { type EndpointStatus, endpointStatus, stopEndpoint } from './process-control.js';
+export {
+  type EndpointStatus,
+  endpointStatus,
+  runningPid,
+  stopEndpoint,
+} from './process-control.js';
 export { openStorage, runEndpoint } from './run-endpoint.js';
 export type { EndpointStorage, StoredObject, WriteOptions } from './storage.js';

@@ -6,14 +6,56 @@ import { endpointPaths, proxyHome } from './home.js';
 
 export type EndpointStatus = 'RUNNING' | 'STOPPED' | 'HANGING' | 'UNKNOWN';
 
-/** The pid in an endpoint's PID file, or null when there is none. */
-export function readPid(name: string, home = proxyHome()): number | null {
+/**
+ * When a process started, in clock ticks since boot (`/proc/<pid>/stat` field 22), or
+ * undefined where there is no /proc. With the pid it names one process for good: a pid is
+ * reused by later processes, a (pid, start time) pair never is.
+ */
+export function processStartTime(pid: number): string | undefined {
   try {
-    const pid = Number(fs.readFileSync(endpointPaths(name, home).pid, 'utf8').trim());
-    return Number.isInteger(pid) && pid > 0 ? pid : null;
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces): state is field 3, starttime 22.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** Writes this process's PID file: its pid and, where known, its start time. */
+export function writePidFile(file: string): void {
+  fs.writeFileSync(file, `${process.pid}\n${processStartTime(process.pid) ?? ''}\n`);
+}
+
+function readPidFile(name: string, home: string): { pid: number; startTime?: string } | null {
+  let text: string;
+  try {
+    text = fs.readFileSync(endpointPaths(name, home).pid, 'utf8');
   } catch {
     return null;
   }
+  const [first, second] = text.split('\n');
+  const pid = Number(first?.trim());
+  if (!Number.isInteger(pid) || pid <= 0) return null;
+  const startTime = second?.trim();
+  return startTime ? { pid, startTime } : { pid };
+}
+
+/** The pid in an endpoint's PID file, or null when there is none. */
+export function readPid(name: string, home = proxyHome()): number | null {
+  return readPidFile(name, home)?.pid ?? null;
+}
+
+/**
+ * The pid of the endpoint's running server, or null. A PID file left by a server that died
+ * (SIGKILL, a crash) may name a pid the system has since given to an unrelated process: the
+ * recorded start time tells them apart, so such a process is never reported or signalled.
+ */
+export function runningPid(name: string, home = proxyHome()): number | null {
+  const recorded = readPidFile(name, home);
+  if (!recorded || !isAlive(recorded.pid)) return null;
+  if (recorded.startTime === undefined) return recorded.pid;
+  const now = processStartTime(recorded.pid);
+  return now === undefined || now === recorded.startTime ? recorded.pid : null;
 }
 
 /** Whether `pid` is a live process. A zombie (exited, not yet reaped) counts as gone. */
@@ -38,9 +80,8 @@ export function endpointStatus(name: string, home = proxyHome()): EndpointStatus
   } catch {
     return 'UNKNOWN';
   }
-  const pid = readPid(name, home);
-  if (pid === null) return 'STOPPED';
-  return isAlive(pid) ? 'RUNNING' : 'HANGING';
+  if (readPid(name, home) === null) return 'STOPPED';
+  return runningPid(name, home) === null ? 'HANGING' : 'RUNNING';
 }
 
 /** Resolves once `pid` is gone, or with false after `timeoutMs`. */
@@ -55,7 +96,8 @@ export async function waitForExit(pid: number, timeoutMs: number): Promise<boole
 
 /**
  * Stops a running endpoint: SIGTERM (it closes its connections and removes its PID file),
- * then SIGKILL if it is still there after `graceMs`. Returns the pid stopped, or null.
+ * then SIGKILL if it is still there after `graceMs`. Returns the pid stopped, or null when
+ * none was running (a stale PID file is removed, and the process now using its pid is left alone).
  */
 export async function stopEndpoint(
   name: string,
@@ -63,9 +105,8 @@ export async function stopEndpoint(
   graceMs = 5000,
 ): Promise<number | null> {
   const paths = endpointPaths(name, home);
-  const pid = readPid(name, home);
-  if (pid === null) return null;
-  if (isAlive(pid)) {
+  const pid = runningPid(name, home);
+  if (pid !== null) {
     process.kill(pid, 'SIGTERM');
     if (!(await waitForExit(pid, graceMs))) {
       process.kill(pid, 'SIGKILL');

@@ -4,7 +4,7 @@ import { EndpointServer } from './endpoint-server.js';
 import { FileStorage } from './file-storage.js';
 import { endpointPaths, proxyHome } from './home.js';
 import { MemoryStorage } from './memory-storage.js';
-import { isAlive, readPid } from './process-control.js';
+import { readPid, runningPid, writePidFile } from './process-control.js';
 import type { EndpointStorage } from './storage.js';
 
 export async function openStorage(
@@ -26,8 +26,8 @@ export async function runEndpoint(
   home = proxyHome(),
 ): Promise<EndpointServer> {
   const paths = endpointPaths(config.name, home);
-  const running = readPid(config.name, home);
-  if (running !== null && running !== process.pid && isAlive(running)) {
+  const running = runningPid(config.name, home);
+  if (running !== null && running !== process.pid) {
     throw new Error(
       `endpoint "${config.name}" is already running (pid ${running}); stop it with \`proxy-endpoint stop ${config.name}\``,
     );
@@ -40,7 +40,7 @@ export async function runEndpoint(
     log: (line) => console.error(`[${new Date().toISOString()}] ${line}`),
   });
   const address = await server.listen(config.port, config.host);
-  fs.writeFileSync(paths.pid, `${process.pid}\n`);
+  writePidFile(paths.pid);
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
