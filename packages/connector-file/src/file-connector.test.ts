@@ -199,7 +199,7 @@ describe('keys', () => {
     await c.evict(shifty());
     await c.evictBatch([shifty()]);
     await c.set(shifty(), Buffer.from('overwritten?'));
-    await c.waitFor(shifty(), { timeoutMs: 1 }).catch(() => undefined);
+    await expect(c.waitFor(shifty(), { timeoutMs: 1 })).rejects.toBeInstanceOf(FutureTimeoutError);
     expect(fs.readFileSync(outside, 'utf8')).toBe('do not read');
     expect(fs.existsSync(`${outside}.ready`)).toBe(true);
   });

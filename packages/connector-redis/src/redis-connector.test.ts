@@ -162,7 +162,9 @@ describeWithService(
       await connector.evict(shifty());
       await connector.evictBatch([shifty()]);
       await connector.set(shifty(), Buffer.from('overwritten?'));
-      await connector.waitFor(shifty(), { timeoutMs: 1 }).catch(() => undefined);
+      await expect(connector.waitFor(shifty(), { timeoutMs: 1 })).rejects.toBeInstanceOf(
+        FutureTimeoutError,
+      );
       expect(await raw.get(foreign)).toBe('not yours');
       await raw.del(foreign);
     });

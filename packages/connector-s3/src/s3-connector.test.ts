@@ -328,6 +328,9 @@ describeWithService('s3rver', s3rverAvailable, S3RVER_HINT, 'S3Connector against
     await connector.evict(shifty());
     await connector.evictBatch([shifty()]);
     await connector.set(shifty(), Buffer.from('overwritten?'));
+    await expect(connector.waitFor(shifty(), { timeoutMs: 1 })).rejects.toBeInstanceOf(
+      FutureTimeoutError,
+    );
     const got = await raw.send(new GetObjectCommand({ Bucket: server.bucket, Key: secret }));
     expect(await got.Body!.transformToString()).toBe('not yours');
     await raw.send(new DeleteObjectCommand({ Bucket: server.bucket, Key: secret }));
