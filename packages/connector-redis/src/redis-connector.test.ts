@@ -108,6 +108,23 @@ describeWithService(
       await connector.evict(key);
     });
 
+    test('putParts: concurrent large puts (staging buffer busy or free) each store exactly their own bytes', async () => {
+      await using connector = new RedisConnector({ url: server.url });
+      const values = Array.from({ length: 6 }, (_, i) => Buffer.alloc(2 * 1024 * 1024 + i, i + 1));
+      const keys = await Promise.all(
+        values.map((v) => connector.putParts([Buffer.from('BS\n'), v])),
+      );
+      for (const [i, key] of keys.entries()) {
+        const stored = (await raw.getBuffer(key.redisKey))!;
+        expect(stored.length).toBe(3 + values[i]!.length);
+        expect(stored.subarray(0, 3).toString()).toBe('BS\n');
+        expect(Buffer.compare(stored.subarray(3), values[i]!)).toBe(0);
+      }
+      const again = await connector.putParts([Buffer.from('ab'), Buffer.from('c')]);
+      expect((await raw.getBuffer(again.redisKey))!.toString()).toBe('abc');
+      await connector.evictBatch([...keys, again]);
+    });
+
     test('expire sets a native expiry (sub-second leases work), 0 deletes', async () => {
       await using connector = new RedisConnector({ url: server.url });
       const key = await connector.put(Buffer.from('lease'));

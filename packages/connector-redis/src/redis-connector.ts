@@ -18,6 +18,7 @@ import {
   type ResolvedRedisOptions,
   resolveOptions,
 } from './redis-options.js';
+import { StagingBuffer } from './staging-buffer.js';
 import { disconnectOnce, waitForKey } from './wait-for-key.js';
 
 type Client = Redis | Cluster;
@@ -35,6 +36,9 @@ function asBuffer(data: Uint8Array): Buffer {
  * `{ redisKey }` holding the bare Redis key name (a uuid, after an optional `keyPrefix`),
  * as Python ProxyStore writes them, so both languages can share one database.
  */
+/** Largest value joined in the reused staging buffer (bigger ones use fresh memory). */
+const STAGING_MAX_BYTES = 64 * 1024 * 1024;
+
 export class RedisConnector implements DeferrableConnector<RedisKey> {
   static readonly packageName = '@proxy/connector-redis';
   /** The ioredis client (owned unless it was injected). */
@@ -47,6 +51,7 @@ export class RedisConnector implements DeferrableConnector<RedisKey> {
   private readonly ownsClient: boolean;
   private readonly blockers = new Set<Client>();
   private closed = false;
+  private readonly staging = new StagingBuffer(STAGING_MAX_BYTES);
 
   constructor(options: RedisConnectorOptions = {}) {
     this.resolved = resolveOptions(options);
@@ -140,6 +145,19 @@ export class RedisConnector implements DeferrableConnector<RedisKey> {
     const value = asBuffer(data);
     const key = { redisKey: this.newName() };
     await this.run('put (SET)', key, () => this.setArgs(key.redisKey, value));
+    return key;
+  }
+
+  /**
+   * `put` of the concatenation of `parts` (the store's [header, payload] for raw bytes). Large
+   * values are joined in a reused staging buffer, so a put allocates no second copy of them.
+   */
+  async putParts(parts: readonly Uint8Array[]): Promise<RedisKey> {
+    if (parts.length === 1) return this.put(parts[0]!);
+    const key = { redisKey: this.newName() };
+    await this.run('put (SET)', key, () =>
+      this.staging.with(parts, (value) => this.setArgs(key.redisKey, value)),
+    );
     return key;
   }
 
@@ -307,6 +325,7 @@ export class RedisConnector implements DeferrableConnector<RedisKey> {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.staging.release();
     for (const blocker of this.blockers) disconnectOnce(blocker);
     this.blockers.clear();
     if (!this.ownsClient) return;
