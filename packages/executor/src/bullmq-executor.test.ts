@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import {
   describeWithService,
+  freePort,
   REDIS_INSTALL_HINT,
   type RedisServer,
   redisServerAvailable,
@@ -190,3 +191,33 @@ describeWithService(
     });
   },
 );
+
+describe('BullMQExecutor with Redis unreachable', () => {
+  it('timeoutMs bounds a task that cannot even be queued; shutdown cancels the rest and returns', async () => {
+    const port = await freePort(); // nothing listens there
+    // ioredis gives a socket that never connected `disconnectTimeout` (2 s) to close after
+    // `disconnect()`; shortened so that jest exits promptly.
+    const connection = {
+      host: '127.0.0.1',
+      port,
+      maxRetriesPerRequest: null,
+      disconnectTimeout: 50,
+    };
+    const executor = new BullMQExecutor({
+      queueName: `unreachable-${randomUUID()}`,
+      connection,
+      timeoutMs: 300,
+    });
+    const started = Date.now();
+    const error = await executor.submit(sum, 1, 2).catch((e: Error) => e);
+    expect(error).toBeInstanceOf(TaskTimeoutError);
+    expect((error as Error).message).toMatch(/could not be queued within 300 ms/);
+    expect(Date.now() - started).toBeLessThan(5000);
+
+    const untimed = new BullMQExecutor({ queueName: `unreachable-${randomUUID()}`, connection });
+    const pending = untimed.submit(sum, 3, 4);
+    await untimed.shutdown({ cancelPending: true });
+    await expect(pending).rejects.toBeInstanceOf(TaskCancelledError);
+    await executor.shutdown();
+  });
+});

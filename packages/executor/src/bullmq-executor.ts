@@ -44,7 +44,11 @@ interface Waiter {
   reject: (error: Error) => void;
   timer: NodeJS.Timeout | undefined;
   name: string;
+  /** Set just before the job is added: from then on it may exist in Redis. */
+  added: boolean;
 }
+
+const noop = () => {};
 
 /** BullMQ's failedReason for a job whose worker died (its lock expired, found by a stall check). */
 const STALLED = /job stalled more than allowable limit/i;
@@ -64,6 +68,8 @@ export class BullMQExecutor implements Executor {
   private readonly waiters = new Map<string, Waiter>();
   private readonly ready: Promise<void>;
   private accepting = true;
+  /** Set by shutdown: `listen` must not open a QueueEvents connection any more. */
+  private stopped = false;
   private closing: Promise<void> | undefined;
 
   constructor(options: BullMQExecutorOptions) {
@@ -103,6 +109,7 @@ export class BullMQExecutor implements Executor {
     // Start reading events from the newest one now: '$' would miss events written between
     // our first job and QueueEvents' first blocking read.
     const last = await client.xrevrange(this.queue.keys.events!, '+', '-', 'COUNT', 1);
+    if (this.stopped) return;
     const events = new QueueEvents(this.queue.name, {
       connection: this.options.connection ?? this.queue.opts.connection,
       prefix: this.queue.opts.prefix,
@@ -177,40 +184,49 @@ export class BullMQExecutor implements Executor {
         `Task ${call.export} (${call.module}): its arguments serialize to ${call.args.byteLength} bytes, more than maxInlineBytes=${this.maxInlineBytes} that BullMQExecutor writes into a Redis job. Proxy large arguments (a StoreExecutor does it for you) instead of sending them by value.`,
       );
     }
-    await this.ready;
-    const payload: JobPayload = {
-      v: 1,
-      module: call.module,
-      export: call.export,
-      args: Buffer.from(call.args.buffer, call.args.byteOffset, call.args.byteLength).toString(
-        'base64',
-      ),
-      ...(call.result ? { result: call.result } : {}),
-      maxResultBytes: this.maxInlineBytes,
-    };
     const jobId = randomUUID();
     const name = `${call.export} (${call.module})`;
+    const waiter: Waiter = {
+      resolve: () => {},
+      reject: () => {},
+      timer: undefined,
+      name,
+      added: false,
+    };
     const settled = new Promise<R>((resolve, reject) => {
-      const waiter: Waiter = {
-        resolve: resolve as (value: unknown) => void,
-        reject,
-        timer: undefined,
-        name,
-      };
-      if (this.options.timeoutMs !== undefined) {
-        waiter.timer = setTimeout(() => {
-          if (this.settle(jobId))
-            reject(
-              new TaskTimeoutError(
-                `Task ${name} (job ${jobId}) did not finish within ${this.options.timeoutMs} ms. Is a worker running on queue "${this.queue.name}"?`,
-              ),
-            );
-        }, this.options.timeoutMs);
-      }
-      // Registered before the job exists, so its completion cannot be missed.
-      this.waiters.set(jobId, waiter);
+      waiter.resolve = resolve as (value: unknown) => void;
+      waiter.reject = reject;
     });
+    if (this.options.timeoutMs !== undefined) {
+      // Started before connecting: timeoutMs bounds the whole task, Redis being unreachable included.
+      waiter.timer = setTimeout(() => {
+        if (!this.settle(jobId)) return;
+        waiter.reject(
+          new TaskTimeoutError(
+            waiter.added
+              ? `Task ${name} (job ${jobId}) did not finish within ${this.options.timeoutMs} ms. Is a worker running on queue "${this.queue.name}"?`
+              : `Task ${name} could not be queued within ${this.options.timeoutMs} ms: Redis did not answer. Is it running and reachable?`,
+          ),
+        );
+      }, this.options.timeoutMs);
+    }
+    // Registered before the job exists, so its completion cannot be missed.
+    this.waiters.set(jobId, waiter);
     try {
+      // Also wakes when the task is settled meanwhile (timed out, cancelled by shutdown).
+      await Promise.race([this.ready, settled.then(noop, noop)]);
+      if (!this.waiters.has(jobId)) return await settled;
+      const payload: JobPayload = {
+        v: 1,
+        module: call.module,
+        export: call.export,
+        args: Buffer.from(call.args.buffer, call.args.byteOffset, call.args.byteLength).toString(
+          'base64',
+        ),
+        ...(call.result ? { result: call.result } : {}),
+        maxResultBytes: this.maxInlineBytes,
+      };
+      waiter.added = true;
       await this.queue.add(call.export, payload, {
         removeOnComplete: true,
         removeOnFail: { age: 24 * 3600 },
@@ -233,9 +249,19 @@ export class BullMQExecutor implements Executor {
     return this.waiters.size;
   }
 
+  private cancelled(jobId: string): void {
+    this.settle(jobId)?.reject(
+      new TaskCancelledError(
+        `BullMQExecutor shut down with cancelPending before job ${jobId} started.`,
+      ),
+    );
+  }
+
   private async cancelWaiting(): Promise<void> {
     await Promise.all(
-      [...this.waiters.keys()].map(async (jobId) => {
+      [...this.waiters.entries()].map(async ([jobId, waiter]) => {
+        // Not in Redis yet (still connecting): nothing to remove there.
+        if (!waiter.added) return this.cancelled(jobId);
         const job = await Job.fromId(this.queue, jobId);
         if (!job) return;
         const state = await job.getState();
@@ -245,20 +271,15 @@ export class BullMQExecutor implements Executor {
         } catch {
           return; // a worker took it meanwhile: it runs to completion
         }
-        this.settle(jobId)?.reject(
-          new TaskCancelledError(
-            `BullMQExecutor shut down with cancelPending before job ${jobId} started.`,
-          ),
-        );
+        this.cancelled(jobId);
       }),
     );
   }
 
   async shutdown(options: ShutdownOptions = {}): Promise<void> {
     this.accepting = false;
-    const cancelling = options.cancelPending
-      ? this.ready.then(() => this.cancelWaiting())
-      : Promise.resolve();
+    this.stopped = true;
+    const cancelling = options.cancelPending ? this.cancelWaiting() : Promise.resolve();
     this.closing ??= (async () => {
       await cancelling.catch(() => {});
       const pending = [...this.waiters.values()].map(
@@ -276,7 +297,8 @@ export class BullMQExecutor implements Executor {
           }),
       );
       await Promise.all(pending);
-      await this.ready.catch(() => {});
+      // Not `await this.ready`: with Redis unreachable it never settles. A `listen` still
+      // connecting sees `stopped` and opens nothing; its queue connection closes below.
       await this.events?.close();
       if (this.ownsQueue) await this.queue.close();
     })();
