@@ -37,7 +37,7 @@ function asBuffer(data: Uint8Array): Buffer {
  * as Python ProxyStore writes them, so both languages can share one database.
  */
 /** Largest value joined in the reused staging buffer (bigger ones use fresh memory). */
-const STAGING_MAX_BYTES = 64 * 1024 * 1024;
+const STAGING_MAX_BYTES = 256 * 1024 * 1024;
 
 export class RedisConnector implements DeferrableConnector<RedisKey> {
   static readonly packageName = '@proxy/connector-redis';

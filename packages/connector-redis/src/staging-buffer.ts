@@ -10,10 +10,13 @@
 export class StagingBuffer {
   private buffer: Buffer | undefined;
   private busy = false;
+  private idle: NodeJS.Timeout | undefined;
 
   constructor(
     /** Values larger than this are joined into fresh memory instead (the buffer never grows past it). */
     readonly maxBytes: number,
+    /** The memory is dropped after this long without use, so a burst of large puts does not pin it. */
+    readonly idleMs = 2000,
   ) {}
 
   /** Joins `parts` and runs `use` on the result; the staging memory is reused when free. */
@@ -21,6 +24,7 @@ export class StagingBuffer {
     const total = parts.reduce((n, p) => n + p.byteLength, 0);
     if (this.busy || total > this.maxBytes) return use(Buffer.concat(parts, total));
     this.busy = true;
+    clearTimeout(this.idle);
     try {
       if (!this.buffer || this.buffer.length < total) {
         this.buffer = Buffer.allocUnsafeSlow(
@@ -35,11 +39,19 @@ export class StagingBuffer {
       return await use(this.buffer.subarray(0, total));
     } finally {
       this.busy = false;
+      this.idle = setTimeout(() => this.release(), this.idleMs);
+      this.idle.unref();
     }
   }
 
-  /** Drops the staging memory (on close). */
+  /** Drops the staging memory (on close, or when idle). */
   release(): void {
+    clearTimeout(this.idle);
     this.buffer = undefined;
+  }
+
+  /** Bytes currently held (for tests). */
+  get heldBytes(): number {
+    return this.buffer?.length ?? 0;
   }
 }
