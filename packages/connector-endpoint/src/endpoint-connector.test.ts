@@ -86,6 +86,25 @@ describe('EndpointConnector (file storage)', () => {
     }
   });
 
+  test('waitFor with timeoutMs 0 on a key that exists resolves (the check comes before the timeout)', async () => {
+    await using c = new EndpointConnector({ endpoints: [file.address] });
+    const key = await c.put(Buffer.from('here'));
+    const outcomes = [];
+    for (let i = 0; i < 30; i++)
+      outcomes.push(
+        await c.waitFor(key, { timeoutMs: 0 }).then(
+          () => 'found',
+          (e: Error) => e.name,
+        ),
+      );
+    expect(outcomes).toEqual(Array(30).fill('found'));
+    const missing = await c.newKey();
+    await expect(c.waitFor(missing, { timeoutMs: 0 })).rejects.toMatchObject({
+      code: 'PROXY_FUTURE_TIMEOUT',
+    });
+    await c.evict(key);
+  });
+
   test('an object over the max size is refused before sending, naming the address', async () => {
     await using c = new EndpointConnector({ endpoints: [file.address] });
     const err = await c.put(Buffer.alloc(1_000_001)).catch((e: unknown) => e);

@@ -232,14 +232,19 @@ export class EndpointServer {
     const timeout = raw === null ? this.maxWaitMs : Number(raw);
     if (!Number.isFinite(timeout) || timeout < 0)
       throw new HttpError(400, `bad timeout ${JSON.stringify(raw)}: milliseconds >= 0`);
-    const found = await new Promise<boolean>((resolve) => {
+    // An Error when the storage could not be checked: answered as a 500 below, not as "not yet".
+    const found = await new Promise<boolean | Error>((resolve) => {
       let set = this.waiters.get(id);
       if (!set) {
         set = new Set();
         this.waiters.set(id, set);
       }
       const waiters = set;
-      const finish = (value: boolean) => {
+      let timer: NodeJS.Timeout | undefined;
+      let done = false;
+      const finish = (value: boolean | Error) => {
+        if (done) return;
+        done = true;
         clearTimeout(timer);
         waiters.delete(wake);
         if (waiters.size === 0 && this.waiters.get(id) === waiters) this.waiters.delete(id);
@@ -248,16 +253,22 @@ export class EndpointServer {
       };
       const wake = (found: boolean) => finish(found);
       const gone = () => finish(false);
+      // Registered before checking, so a set landing between the check and the wait still wakes us.
       waiters.add(wake);
       res.on('close', gone);
-      const timer = setTimeout(() => finish(false), Math.min(timeout, this.maxWaitMs));
-      // Registered before checking, so a set landing between the check and the wait still wakes us.
+      // The clock starts once the check has said "not yet": a key that exists is found even
+      // with timeout=0, however slow the storage is to answer.
       this.storage.has(id).then(
-        (exists) => exists && finish(true),
-        () => finish(false),
+        (exists) => {
+          if (exists) finish(true);
+          else if (!done)
+            timer = setTimeout(() => finish(false), Math.min(timeout, this.maxWaitMs));
+        },
+        (error: unknown) => finish(error instanceof Error ? error : new Error(String(error))),
       );
     });
     if (res.destroyed || req.destroyed) return;
+    if (found instanceof Error) throw found;
     if (found) this.json(res, { exists: true });
     else this.send(res, 204, '');
   }

@@ -102,8 +102,10 @@ export class FileStorage implements EndpointStorage {
     try {
       await fsp.access(this.file(id));
       return true;
-    } catch {
-      return false;
+    } catch (error) {
+      // Only "no such file" means absent; a disk or permission error must not pass for it.
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw error;
     }
   }
 
