@@ -109,7 +109,8 @@ describe('ProcessPoolExecutor (real child processes)', () => {
     const pool = new ProcessPoolExecutor({ size: 1 });
     const running = pool.submit(sleep, 200, 'done');
     const queued = Promise.allSettled([pool.submit(sleep, 1), pool.submit(sleep, 1)]);
-    await new Promise((r) => setTimeout(r, 50));
+    // The first task went to a child at once (forked on demand); the other two wait in our queue.
+    expect(pool.pendingCount).toBe(2);
     const pids = pool.pids;
     expect(pids).toHaveLength(1);
     await pool.shutdown({ cancelPending: true });
