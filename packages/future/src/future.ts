@@ -234,10 +234,9 @@ export class Future<T = unknown> {
 
 // The core serializer writes a Future as its `toJSON()` data under FUTURE_TAG, wherever it sits
 // in a value; a process that imported this package reads it back as a Future (never running
-// code from the data: `fromJSON` validates it). The cast only hides the private constructor:
-// core matches instances with `instanceof` and never calls it.
+// code from the data: `fromJSON` validates it).
 registerSerializable<Future>({
-  Class: Future as unknown as abstract new () => Future,
+  Class: Future,
   tag: FUTURE_TAG,
   encode: (future) => future.toJSON(),
   decode: (data) => Future.fromJSON(data as Record<string, unknown>),
