@@ -285,10 +285,33 @@ describe('registerSerializable', () => {
     expect(back.m.get('p')!.x).toBe(1);
   });
 
-  test("core's tags and a taken tag are refused", () => {
+  test("core's tags, tags past the range and a taken tag are refused", () => {
     class Other {}
     const type = { Class: Other, encode: () => 0, decode: () => new Other() };
     expect(() => registerSerializable({ ...type, tag: 41_000 })).toThrow(RangeError);
+    expect(() => registerSerializable({ ...type, tag: 42_000 })).toThrow(RangeError);
     expect(() => registerSerializable({ ...type, tag: 41_150 })).toThrow(/already used by Point/);
+  });
+
+  test('a second copy of a class (same name, same tag) encodes too; decoding makes the latest', () => {
+    const Copy = class Point {
+      constructor(readonly x: number) {}
+    };
+    registerSerializable({
+      Class: Copy,
+      tag: 41_150,
+      encode: (p) => [p.x, 0],
+      decode: (d) => new Copy((d as number[])[0]!),
+    });
+    const back = roundTrip([new Copy(7)]);
+    expect(back[0]).toBeInstanceOf(Copy);
+    expect(back[0]!.x).toBe(7);
+  });
+
+  test('data with a registered-type tag nobody registered here is a SerializationError naming the tag', () => {
+    // tag 41234 (0xd9 0xa1 0x12) around the integer 1
+    const bytes = Buffer.concat([Buffer.from('CB\n'), Buffer.from([0xd9, 0xa1, 0x12, 0x01])]);
+    expect(() => deserialize(bytes)).toThrow(SerializationError);
+    expect(() => deserialize(bytes)).toThrow(/CBOR tag 41234.*import the package/);
   });
 });

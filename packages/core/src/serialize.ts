@@ -55,14 +55,28 @@ export function registerProxyKind(
 
 const SHAPES: readonly Shape[] = ['object', 'array', 'function'];
 
-/** Tags 41000–41099 are core's own; `registerSerializable` takes tags from 41100 up. */
+/** Tags 41000–41099 are core's own; `registerSerializable` takes tags 41100–41999. */
 const FIRST_USER_TAG = 41_100;
-const userTags = new Map<number, string>();
+const LAST_USER_TAG = 41_999;
+const userTags = new Map<number, Function[]>();
+
+// Until a package registers its type, data carrying that tag is refused with a clear error
+// (rather than decoding to an opaque cbor-x Tag the application would trip over later).
+for (let tag = FIRST_USER_TAG; tag <= LAST_USER_TAG; tag++) {
+  addExtension({
+    tag,
+    decode() {
+      throw new SerializationError(
+        `Serialized data holds a value of a registered type (CBOR tag ${tag}) that this process does not know: import the package that registers it (e.g. @proxy/future for tag 41100) before deserializing.`,
+      );
+    },
+  } as never);
+}
 
 export interface SerializableType<T> {
   /** The class (private constructors are fine): instances are matched with `instanceof`. */
   Class: Function & { prototype: T };
-  /** A CBOR tag >= 41100, unique per type, stable across versions (it is in stored data). */
+  /** A CBOR tag in 41100–41999, unique per type, stable across versions (it is in stored data). */
   tag: number;
   /** Plain data for an instance (may contain proxies and other registered types). */
   encode(value: T): unknown;
@@ -76,17 +90,22 @@ export interface SerializableType<T> {
  * must have registered the same type). Registering the same class and tag again is a no-op.
  */
 export function registerSerializable<T>(type: SerializableType<T>): void {
-  if (!Number.isInteger(type.tag) || type.tag < FIRST_USER_TAG) {
+  if (!Number.isInteger(type.tag) || type.tag < FIRST_USER_TAG || type.tag > LAST_USER_TAG) {
     throw new RangeError(
-      `registerSerializable: tag must be an integer >= ${FIRST_USER_TAG}, got ${type.tag}`,
+      `registerSerializable: tag must be an integer in ${FIRST_USER_TAG}–${LAST_USER_TAG}, got ${type.tag}`,
     );
   }
-  const owner = userTags.get(type.tag);
-  if (owner === type.Class.name) return;
-  if (owner !== undefined) {
-    throw new RangeError(`registerSerializable: tag ${type.tag} is already used by ${owner}`);
+  const classes = userTags.get(type.tag) ?? [];
+  if (classes.includes(type.Class)) return;
+  // Another class may share the tag only if it has the same name: a second installed copy of
+  // the same package. Instances of either copy then encode; decoding uses the latest.
+  if (classes.length > 0 && classes[0]!.name !== type.Class.name) {
+    throw new RangeError(
+      `registerSerializable: tag ${type.tag} is already used by ${classes[0]!.name}`,
+    );
   }
-  userTags.set(type.tag, type.Class.name);
+  classes.push(type.Class);
+  userTags.set(type.tag, classes);
   addExtension({
     Class: type.Class as never,
     tag: type.tag,
