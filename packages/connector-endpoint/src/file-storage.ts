@@ -8,6 +8,7 @@ import {
   EmptyBodyError,
   type EndpointStorage,
   ObjectTooLargeError,
+  type StorageStats,
   type StoredObject,
   type WriteOptions,
 } from './storage.js';
@@ -29,6 +30,8 @@ function isTempFile(name: string): boolean {
  * the object size.
  */
 export class FileStorage implements EndpointStorage {
+  private maxBufferedBytes = 0;
+
   private constructor(
     readonly dir: string,
     readonly maxObjectSize: number,
@@ -54,6 +57,7 @@ export class FileStorage implements EndpointStorage {
     const counter = new Transform({
       transform(chunk: Buffer, _encoding, callback) {
         size += chunk.length;
+        track();
         callback(size > limit ? new ObjectTooLargeError(limit) : null, chunk);
       },
       flush(callback) {
@@ -61,6 +65,9 @@ export class FileStorage implements EndpointStorage {
       },
     });
     const out = fs.createWriteStream(tmp, { flags: 'wx', flush: true });
+    const track = () => {
+      this.maxBufferedBytes = Math.max(this.maxBufferedBytes, size - out.bytesWritten);
+    };
     const written = pipeline(counter, out);
     // `body` stays out of the pipeline: on an error the pipeline would destroy it, and with it
     // the client's socket, before the server could answer 413.
@@ -113,7 +120,7 @@ export class FileStorage implements EndpointStorage {
     await fsp.rm(this.file(id), { force: true });
   }
 
-  async stats(): Promise<{ objects: number; bytes: number }> {
+  async stats(): Promise<StorageStats> {
     let objects = 0;
     let bytes = 0;
     for (const name of await fsp.readdir(this.dir)) {
@@ -124,7 +131,7 @@ export class FileStorage implements EndpointStorage {
         bytes += st.size;
       }
     }
-    return { objects, bytes };
+    return { objects, bytes, maxBufferedBytes: this.maxBufferedBytes };
   }
 
   async close(): Promise<void> {}

@@ -3,6 +3,7 @@ import {
   EmptyBodyError,
   type EndpointStorage,
   ObjectTooLargeError,
+  type StorageStats,
   type StoredObject,
   type WriteOptions,
 } from './storage.js';
@@ -63,7 +64,7 @@ export class MemoryStorage implements EndpointStorage {
     this.objects.delete(id);
   }
 
-  async stats(): Promise<{ objects: number; bytes: number }> {
+  async stats(): Promise<StorageStats> {
     let bytes = 0;
     for (const o of this.objects.values()) bytes += o.size;
     return { objects: this.objects.size, bytes };

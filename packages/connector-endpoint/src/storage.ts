@@ -38,6 +38,17 @@ export interface EndpointStorage {
   read(id: string): Promise<StoredObject | null>;
   has(id: string): Promise<boolean>;
   delete(id: string): Promise<void>;
-  stats(): Promise<{ objects: number; bytes: number }>;
+  stats(): Promise<StorageStats>;
   close(): Promise<void>;
+}
+
+export interface StorageStats {
+  objects: number;
+  bytes: number;
+  /**
+   * File storage: the most bytes of one upload ever received but not yet written to disk.
+   * Stays near the stream buffer sizes when uploads stream; an upload held in memory would
+   * push it to the object's size.
+   */
+  maxBufferedBytes?: number;
 }
