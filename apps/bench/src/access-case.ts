@@ -53,7 +53,12 @@ function warmManyShapes(): void {
   ];
   for (const make of shapes) {
     const p = resolved(make) as Record<string, unknown>;
-    for (let i = 0; i < 20_000; i++) void p.a, void p.size, void p.length, void p.x;
+    for (let i = 0; i < 20_000; i++) {
+      void p.a;
+      void p.size;
+      void p.length;
+      void p.x;
+    }
   }
 }
 

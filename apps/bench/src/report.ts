@@ -97,3 +97,39 @@ export function progress(label: string, done: number, total: number): void {
 }
 
 export type Section = (report: Report) => Promise<void>;
+
+/** One contender of `timeInterleaved`: does the timed work, returns its untimed cleanup. */
+export type Step = () => Promise<(() => Promise<unknown>) | undefined>;
+
+const gc = (globalThis as { gc?: () => void }).gc;
+
+/**
+ * Median ms of each step over `runs` rounds (after `warmup` rounds). Steps alternate inside a
+ * round, in an order that rotates every round, so load drift and the garbage one step leaves
+ * behind hit all of them alike. With `collect` and `--expose-gc` (as `pnpm bench` runs) a full
+ * collection runs before each timed step so none pays for another's garbage: use it for large
+ * values, where one step's garbage is a big share of the next step's time (for tiny ones a
+ * collection before each step would only measure cold caches). Cleanups are not timed.
+ */
+export async function timeInterleaved(
+  label: string,
+  steps: Step[],
+  runs: number,
+  warmup = Math.min(5, runs),
+  collect = false,
+): Promise<number[]> {
+  const times = steps.map(() => [] as number[]);
+  for (let round = 0; round < warmup + runs; round++) {
+    for (let j = 0; j < steps.length; j++) {
+      const s = (round + j) % steps.length;
+      if (collect) gc?.();
+      const start = performance.now();
+      const cleanup = await steps[s]!();
+      const elapsed = performance.now() - start;
+      if (cleanup) await cleanup();
+      if (round >= warmup) times[s]!.push(elapsed);
+    }
+    if (round >= warmup) progress(label, round - warmup + 1, runs);
+  }
+  return times.map(median);
+}

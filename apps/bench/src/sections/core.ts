@@ -2,11 +2,8 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import v8 from 'node:v8';
 import {
-  createProxy,
   deserialize,
-  extract,
   getFactory,
-  LambdaFactory,
   LocalConnector,
   resolveSync,
   Store,
@@ -14,7 +11,7 @@ import {
   serialize,
   serializeParts,
 } from '@proxy/core';
-import { median, type Report, timeMs } from '../report.js';
+import { type Report, timeMs } from '../report.js';
 
 /** ns per operation of one access case, measured in a fresh process (see access-case.ts). */
 function accessCase(name: string): number {

@@ -7,7 +7,7 @@ import { EndpointConnector } from '@proxy/connector-endpoint';
 import { freePort } from '@proxy/connector-test-suite';
 import { Store } from '@proxy/core';
 import { Agent, request } from 'undici';
-import { median, type Report } from '../report.js';
+import { type Report, timeInterleaved } from '../report.js';
 
 const SECTION = 'endpoint';
 const MB = 1024 * 1024;
@@ -80,26 +80,6 @@ async function rawPutGet(agent: Agent, address: string, id: string, data: Buffer
     throw new Error('raw put+get failed');
 }
 
-/**
- * Median ms of each contender, measured in alternating rounds (A, B, C, A, B, C…) so that a
- * change in machine load hits all of them alike.
- */
-async function interleaved(
-  runs: number,
-  warmup: number,
-  contenders: (() => Promise<void>)[],
-): Promise<number[]> {
-  const times: number[][] = contenders.map(() => []);
-  for (let r = 0; r < warmup + runs; r++) {
-    for (const [i, fn] of contenders.entries()) {
-      const t = performance.now();
-      await fn();
-      if (r >= warmup) times[i]!.push(performance.now() - t);
-    }
-  }
-  return times.map(median);
-}
-
 async function roundTrips(report: Report, address: string): Promise<void> {
   const connector = new EndpointConnector({ endpoints: [address], timeoutMs: 60_000 });
   const store = new Store('bench-endpoint', connector, { cacheSize: 0 });
@@ -112,27 +92,33 @@ async function roundTrips(report: Report, address: string): Promise<void> {
   try {
     for (const [label, size, runs] of cases) {
       const data = bytes(size);
-      const [raw, ours, connectorOnly] = await interleaved(runs, size > 10 * MB ? 1 : 3, [
-        async () => {
-          await rawPutGet(agent, address, 'raw', data);
-          await (
-            await request(`${address}/evict?key=raw`, { method: 'POST', dispatcher: agent })
-          ).body.dump();
-        },
-        async () => {
-          const key = await store.put(data);
-          const back = (await store.get(key)) as Buffer;
-          if (back.length !== size) throw new Error('Store put+get returned the wrong size');
-          await store.evict(key);
-        },
-        async () => {
-          const key = await connector.put(data);
-          const back = await connector.get(key);
-          if (back?.byteLength !== size)
-            throw new Error('EndpointConnector put+get returned the wrong size');
-          await connector.evict(key);
-        },
-      ]);
+      const [raw, ours, connectorOnly] = await timeInterleaved(
+        `endpoint ${label}`,
+        [
+          async () => {
+            await rawPutGet(agent, address, 'raw', data);
+            await (
+              await request(`${address}/evict?key=raw`, { method: 'POST', dispatcher: agent })
+            ).body.dump();
+          },
+          async () => {
+            const key = await store.put(data);
+            const back = (await store.get(key)) as Buffer;
+            if (back.length !== size) throw new Error('Store put+get returned the wrong size');
+            await store.evict(key);
+          },
+          async () => {
+            const key = await connector.put(data);
+            const back = await connector.get(key);
+            if (back?.byteLength !== size)
+              throw new Error('EndpointConnector put+get returned the wrong size');
+            await connector.evict(key);
+          },
+        ],
+        runs,
+        size > 10 * MB ? 1 : 3,
+        size >= MB,
+      );
       report.add({
         section: SECTION,
         case: `put+get+evict ${label} (Store vs raw undici)`,

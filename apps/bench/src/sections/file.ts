@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { FileConnector } from '@proxy/connector-file';
 import { Store, serialize } from '@proxy/core';
-import { median, progress, type Report } from '../report.js';
+import { type Report, type Step, timeInterleaved } from '../report.js';
 
 interface Case {
   label: string;
@@ -16,28 +16,6 @@ const CASES: Case[] = [
   { label: '1 MB', bytes: 1024 * 1024, runs: 200 },
   { label: '100 MB', bytes: 100 * 1024 * 1024, runs: 9 },
 ];
-
-type Step = () => Promise<() => Promise<void>>;
-
-/**
- * Median of each of `steps` over `runs` rounds. The steps alternate inside every round so drift
- * in machine load hits all of them alike; each step returns its cleanup, run outside the timing.
- */
-async function timeInterleaved(label: string, steps: Step[], runs: number): Promise<number[]> {
-  const times = steps.map(() => [] as number[]);
-  const warmup = Math.min(5, runs);
-  for (let i = 0; i < warmup + runs; i++) {
-    for (let s = 0; s < steps.length; s++) {
-      const start = performance.now();
-      const cleanup = await steps[s]!();
-      const elapsed = performance.now() - start;
-      await cleanup();
-      if (i >= warmup) times[s]!.push(elapsed);
-    }
-    if (i >= warmup) progress(label, i - warmup + 1, runs);
-  }
-  return times.map(median);
-}
 
 /** put+get through a Store over FileConnector against raw fs.promises.writeFile/readFile. */
 export default async function file(report: Report): Promise<void> {
@@ -77,6 +55,8 @@ export default async function file(report: Report): Promise<void> {
         `file ${c.label}`,
         [raw, viaStore, viaConnector, serializeOnly],
         c.runs,
+        undefined,
+        c.bytes >= 1024 * 1024,
       );
       const small = c.bytes < 1024 * 1024;
       const toUnit = (ms: number) => (small ? ms * 1000 : ms);

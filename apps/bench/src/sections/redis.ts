@@ -2,7 +2,7 @@ import { RedisConnector } from '@proxy/connector-redis';
 import { startRedisServer } from '@proxy/connector-test-suite';
 import { resolve, resolveSync, Store, stopSyncBridge } from '@proxy/core';
 import { Redis } from 'ioredis';
-import { median, progress, type Report } from '../report.js';
+import { type Report, type Step, timeInterleaved } from '../report.js';
 
 interface Case {
   label: string;
@@ -16,32 +16,6 @@ const CASES: Case[] = [
   { label: '10 MB', bytes: 10 * 1024 * 1024, runs: 25 },
   { label: '100 MB', bytes: 100 * 1024 * 1024, runs: 7 },
 ];
-
-type Step = () => Promise<() => Promise<unknown>>;
-
-/**
- * Median of each step over `runs` rounds; the steps alternate inside every round so load drift
- * hits all alike, and each step's cleanup runs outside the timing.
- */
-async function timeInterleaved(
-  label: string,
-  steps: Step[],
-  runs: number,
-  warmup = 5,
-): Promise<number[]> {
-  const times = steps.map(() => [] as number[]);
-  for (let i = 0; i < warmup + runs; i++) {
-    for (let s = 0; s < steps.length; s++) {
-      const start = performance.now();
-      const cleanup = await steps[s]!();
-      const elapsed = performance.now() - start;
-      await cleanup();
-      if (i >= warmup) times[s]!.push(elapsed);
-    }
-    if (i >= warmup) progress(label, i - warmup + 1, runs);
-  }
-  return times.map(median);
-}
 
 /**
  * put+get through a Store over RedisConnector against raw ioredis set/getBuffer on the same
@@ -79,6 +53,8 @@ export default async function redis(report: Report): Promise<void> {
         `redis ${c.label}`,
         [rawStep, storeStep, connectorStep],
         c.runs,
+        undefined,
+        c.bytes >= 1024 * 1024,
       );
       const small = c.bytes < 1024 * 1024;
       const toUnit = (ms: number) => (small ? ms * 1000 : ms);
