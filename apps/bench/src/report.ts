@@ -133,3 +133,40 @@ export async function timeInterleaved(
   }
   return times.map(median);
 }
+
+export interface PutGetTimes {
+  section: string;
+  /** Size label, e.g. '1 MB'. */
+  label: string;
+  bytes: number;
+  rawMs: number;
+  storeMs: number;
+  connectorMs: number;
+  /** The issue's allowance over raw for values under 1 MB, in µs (≥ 1 MB: within 1.10× of raw). */
+  smallAllowanceUs: number;
+  connectorName: string;
+}
+
+/** The rows every put+get comparison writes: through the Store (against the issue's target) and through the connector alone. */
+export function addPutGetRows(report: Report, t: PutGetTimes): void {
+  const small = t.bytes < 1024 * 1024;
+  const toUnit = (ms: number) => (small ? ms * 1000 : ms);
+  const unit = small ? 'us' : 'ms';
+  report.add({
+    section: t.section,
+    case: `put+get ${t.label} (Store)`,
+    ours: toUnit(t.storeMs),
+    raw: toUnit(t.rawMs),
+    unit,
+    target: small ? `<= raw + ${t.smallAllowanceUs} us` : '<= 1.10x raw',
+    met: small ? t.storeMs - t.rawMs <= t.smallAllowanceUs / 1000 : t.storeMs <= 1.1 * t.rawMs,
+  });
+  report.add({
+    section: t.section,
+    case: `put+get ${t.label} (connector only)`,
+    ours: toUnit(t.connectorMs),
+    raw: toUnit(t.rawMs),
+    unit,
+    note: `${t.connectorName}.put/get without serialization`,
+  });
+}

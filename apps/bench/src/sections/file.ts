@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { FileConnector } from '@proxy/connector-file';
 import { Store, serialize } from '@proxy/core';
-import { type Report, type Step, timeInterleaved } from '../report.js';
+import { addPutGetRows, type Report, type Step, timeInterleaved } from '../report.js';
 
 interface Case {
   label: string;
@@ -58,31 +58,21 @@ export default async function file(report: Report): Promise<void> {
         undefined,
         c.bytes >= 1024 * 1024,
       );
-      const small = c.bytes < 1024 * 1024;
-      const toUnit = (ms: number) => (small ? ms * 1000 : ms);
-      const unit = small ? 'us' : 'ms';
-      report.add({
+      addPutGetRows(report, {
         section: 'file',
-        case: `put+get ${c.label} (Store)`,
-        ours: toUnit(storeMs!),
-        raw: toUnit(rawMs!),
-        unit,
-        target: small ? '<= raw + 50 us' : '<= 1.10x raw',
-        met: small ? storeMs! - rawMs! <= 0.05 : storeMs! <= 1.1 * rawMs!,
-      });
-      report.add({
-        section: 'file',
-        case: `put+get ${c.label} (connector only)`,
-        ours: toUnit(connectorMs!),
-        raw: toUnit(rawMs!),
-        unit,
-        note: 'FileConnector.put/get without serialization',
+        label: c.label,
+        bytes: c.bytes,
+        rawMs: rawMs!,
+        storeMs: storeMs!,
+        connectorMs: connectorMs!,
+        smallAllowanceUs: 50,
+        connectorName: 'FileConnector',
       });
       report.add({
         section: 'file',
         case: `serialize ${c.label} Buffer (core, for reference)`,
-        ours: toUnit(serializeMs!),
-        unit,
+        ours: c.bytes < 1024 * 1024 ? serializeMs! * 1000 : serializeMs!,
+        unit: c.bytes < 1024 * 1024 ? 'us' : 'ms',
         note: 'the copy Store.put skips: it hands raw bytes to FileConnector.putParts',
       });
     }

@@ -2,7 +2,7 @@ import { RedisConnector } from '@proxy/connector-redis';
 import { startRedisServer } from '@proxy/connector-test-suite';
 import { resolve, resolveSync, Store, stopSyncBridge } from '@proxy/core';
 import { Redis } from 'ioredis';
-import { type Report, type Step, timeInterleaved } from '../report.js';
+import { addPutGetRows, type Report, type Step, timeInterleaved } from '../report.js';
 
 interface Case {
   label: string;
@@ -56,25 +56,15 @@ export default async function redis(report: Report): Promise<void> {
         undefined,
         c.bytes >= 1024 * 1024,
       );
-      const small = c.bytes < 1024 * 1024;
-      const toUnit = (ms: number) => (small ? ms * 1000 : ms);
-      const unit = small ? 'us' : 'ms';
-      report.add({
+      addPutGetRows(report, {
         section: 'redis',
-        case: `put+get ${c.label} (Store)`,
-        ours: toUnit(storeMs!),
-        raw: toUnit(rawMs!),
-        unit,
-        target: small ? '<= raw + 30 us' : '<= 1.10x raw',
-        met: small ? storeMs! - rawMs! <= 0.03 : storeMs! <= 1.1 * rawMs!,
-      });
-      report.add({
-        section: 'redis',
-        case: `put+get ${c.label} (connector only)`,
-        ours: toUnit(connectorMs!),
-        raw: toUnit(rawMs!),
-        unit,
-        note: 'RedisConnector.put/get without serialization',
+        label: c.label,
+        bytes: c.bytes,
+        rawMs: rawMs!,
+        storeMs: storeMs!,
+        connectorMs: connectorMs!,
+        smallAllowanceUs: 30,
+        connectorName: 'RedisConnector',
       });
     }
 
