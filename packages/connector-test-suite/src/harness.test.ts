@@ -1,5 +1,6 @@
 import net from 'node:net';
 import { freePort, waitForPort } from './net.js';
+import { runNode } from './run-node.js';
 import { requireService } from './service.js';
 
 test('freePort returns a port something can listen on', async () => {
@@ -32,4 +33,18 @@ test('a missing service fails under CI and is a printed skip elsewhere', () => {
     process.env.CI = saved;
     warn.mockRestore();
   }
+});
+
+test('runNode collects output and exit code, feeds stdin, and kills a child that outlives its timeout', async () => {
+  const failing = await runNode('-e', ['process.exit(3)']);
+  expect(failing.code).toBe(3);
+  const script =
+    "process.stdin.on('data', (d) => process.stdout.write('got ' + d)); process.stderr.write('warn')";
+  const fed = await runNode('-e', [script], { input: 'ping' });
+  expect(fed.stdout).toBe('got ping');
+  expect(fed.stderr).toBe('warn');
+  const started = Date.now();
+  const hung = await runNode('-e', ['setInterval(() => {}, 1000)'], { timeoutMs: 300 });
+  expect(hung.signal).toBe('SIGKILL');
+  expect(Date.now() - started).toBeLessThan(5000);
 });

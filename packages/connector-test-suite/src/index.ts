@@ -14,4 +14,5 @@ export {
   startRedisCluster,
   startRedisServer,
 } from './redis-server.js';
+export { type NodeResult, type RunNodeOptions, runNode } from './run-node.js';
 export { describeWithService, requireService } from './service.js';
