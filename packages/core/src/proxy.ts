@@ -31,7 +31,8 @@ export interface ProxyState<T = unknown> {
   /** When set, any use throws the error it returns (a moved or out-of-scope reference). */
   invalid: (() => Error) | undefined;
   placeholder: object;
-  methods: Map<PropertyKey, { fn: Function; bound: Function }>;
+  /** Each method of the target, bound to it (keyed by the method itself). */
+  bound: WeakMap<Function, Function>;
   /** Per-variant data (ownership bookkeeping). */
   extra: Record<string, unknown>;
   /** Symbol-keyed properties the proxy answers itself, before the target (ownership's `Symbol.dispose`). */
@@ -86,7 +87,7 @@ function setTarget<T>(state: ProxyState<T>, value: unknown): T {
   const target = toTarget(state, value);
   state.target = target;
   state.resolved = true;
-  state.methods.clear();
+  state.bound = new WeakMap();
   return target;
 }
 
@@ -136,12 +137,12 @@ function mirrorProperty(state: ProxyState, key: PropertyKey, desc: PropertyDescr
 }
 
 function bindMethod(state: ProxyState, target: object, key: PropertyKey, fn: Function): Function {
-  const cached = state.methods.get(key);
-  if (cached !== undefined && cached.fn === fn) return cached.bound;
+  const cached = state.bound.get(fn);
+  if (cached !== undefined) return cached;
   // Inherited methods (class methods, Map#get, Date#getTime) need the real object as `this`
   // for internal slots and #private fields. Own function-valued properties stay as they are.
   const bound = Object.hasOwn(target, key) ? fn : fn.bind(target);
-  state.methods.set(key, { fn, bound });
+  state.bound.set(fn, bound);
   return bound;
 }
 
@@ -168,10 +169,7 @@ function makeHandler(state: ProxyState): ProxyHandler<object> {
         const value = t[key as string];
         if (typeof value === 'function') {
           if (key !== 'constructor') {
-            const cached = state.methods.get(key);
-            return cached !== undefined && cached.fn === value
-              ? cached.bound
-              : bindMethod(state, t, key, value);
+            return state.bound.get(value) ?? bindMethod(state, t, key, value);
           }
         } else if (value !== undefined || key !== 'toJSON') return value;
       }
@@ -273,7 +271,7 @@ export function createProxy<T>(
     pending: undefined,
     invalid: undefined,
     placeholder,
-    methods: new Map(),
+    bound: new WeakMap(),
     extra: {},
   };
   if (hasTarget) setTarget(state, options.target);
@@ -365,7 +363,7 @@ export function invalidateProxy(proxy: unknown, error: () => Error): void {
   state.invalid = error;
   state.resolved = false;
   state.target = undefined;
-  state.methods.clear();
+  state.bound = new WeakMap();
 }
 
 /** Holds a proxy so nothing resolves it by accident; `unlock()` hands it back. */
