@@ -4,6 +4,7 @@ import {
   freePort,
   REDIS_INSTALL_HINT,
   type RedisServer,
+  redisCommand,
   redisServerAvailable,
   startRedisServer,
 } from '@proxy/connector-test-suite';
@@ -19,7 +20,7 @@ import { ProxyAlways, ProxyNever, ProxyType } from './policy.js';
 import { StoreExecutor } from './store-executor.js';
 import { task } from './task.js';
 import { fileStore } from './test-file-store.js';
-import { expectNoStoresLeft, FIXTURES } from './test-helpers.js';
+import { alive, expectNoStoresLeft, FIXTURES } from './test-helpers.js';
 import { startWorkerProcess } from './test-worker-process.js';
 
 const concat = task<(base: string, num: number) => string>(FIXTURES, 'concat');
@@ -28,6 +29,7 @@ const fail = task<(message: string) => never>(FIXTURES, 'fail');
 const failWithCode = task<(message: string) => never>(FIXTURES, 'failWithCode');
 const sum = task<(a: number, b: number) => number>(FIXTURES, 'sum');
 const crash = task<(code: number) => never>(FIXTURES, 'crash');
+const sleep = task<(ms: number, value: string) => string>(FIXTURES, 'sleep');
 
 const TEN_MB = 10 * 1024 * 1024;
 describeWithService(
@@ -104,7 +106,7 @@ describeWithService(
         expect(await executor.submit(length, Buffer.alloc(TEN_MB, 3))).toBe(TEN_MB);
         const [job] = await bull.queue.getJobs(['completed']);
         const client = await bull.queue.client;
-        const data = (await client.hget(bull.queue.toKey(job!.id!), 'data')) as string;
+        const data = (await client.hget(bull.queue.toKey(job.id!), 'data')) as string;
         expect(data.length).toBeGreaterThan(100);
         expect(data.length).toBeLessThan(4096);
         expect(JSON.parse(data).export).toBe('length');
@@ -189,8 +191,96 @@ describeWithService(
         await Promise.all(workers.map((w) => w.stop()));
       }
     });
+
+    it('the only worker process dying mid-job: WorkerCrashedError without timeoutMs, the job failed for good, nothing left behind', async () => {
+      // A private server: at the end CLIENT LIST must hold no connection but the probe's own.
+      const own = await startRedisServer({ private: true });
+      const clients = async () =>
+        String(await redisCommand(own.host, own.port, ['CLIENT', 'LIST']))
+          .split('\n')
+          .filter((line) => line.trim() !== '');
+      try {
+        const lone = `lone-${randomUUID()}`;
+        const flags = ['--redis', own.url, '--queue', lone, '--lock-duration', '1000'];
+        const workers = [await startWorkerProcess(flags)];
+        try {
+          await using executor = new BullMQExecutor({
+            queueName: lone,
+            connection: { host: own.host, port: own.port, maxRetriesPerRequest: null },
+            workerLostMs: 500,
+            // Retries and failed-job removal on: neither may let the job run again or hide it.
+            jobOptions: { attempts: 3, removeOnFail: false },
+          });
+          // A live worker holding a job longer than the watchdog's window is left alone.
+          expect(await executor.submit(sleep, 1200, 'slow')).toBe('slow');
+
+          const started = Date.now();
+          // Bounded here, so that a hung promise fails this test instead of hanging jest.
+          let bound: NodeJS.Timeout | undefined;
+          const error = await Promise.race([
+            executor.submit(crash, 9).catch((e: Error) => e),
+            new Promise<Error>((resolve) => {
+              bound = setTimeout(() => resolve(new Error('still pending after 15 s')), 15_000);
+            }),
+          ]).finally(() => clearTimeout(bound));
+          expect(error).toBeInstanceOf(WorkerCrashedError);
+          // Lock (1 s) + no worker for 500 ms + a poll; bounded well before any default.
+          expect(Date.now() - started).toBeLessThan(8000);
+          expect(workers[0]!.child.exitCode).toBe(9);
+          const failed = await executor.queue.getJobs(['failed']);
+          expect(failed).toHaveLength(1);
+          const job = failed[0]!;
+          expect(error.message).toContain(`job ${job.id} on queue "${lone}"`);
+          expect(error.message).toMatch(/crash .*died before finishing: no worker .* lock expired/);
+          // Failed in Redis for good: no retry scheduled, nothing a new worker could pick up.
+          expect(await job.getState()).toBe('failed');
+          expect(job.failedReason).toBe(error.message);
+          expect(job.attemptsMade).toBe(1);
+          const counts = await executor.queue.getJobCounts(
+            'active',
+            'wait',
+            'paused',
+            'delayed',
+            'prioritized',
+          );
+          expect(Object.values(counts).reduce((a, b) => a + b, 0)).toBe(0);
+
+          // A worker started afterwards (stall checks every 200 ms) runs new work and not the
+          // crashed job: running it would kill this worker too.
+          workers.push(await startWorkerProcess([...flags, '--stalled-interval', '200']));
+          expect(await executor.submit(sum, 20, 22)).toBe(42);
+          expect(await executor.submit(sum, 1, 1)).toBe(2);
+          expect(workers[1]!.child.exitCode).toBeNull();
+          expect(await job.getState()).toBe('failed');
+          expect(executor.pendingCount).toBe(0);
+        } finally {
+          await Promise.all(workers.map((w) => w.stop()));
+        }
+        for (const w of workers) expect(alive(w.child.pid!)).toBe(false);
+        // A closed connection can linger in CLIENT LIST for a moment after QUIT's reply.
+        const deadline = Date.now() + 3000;
+        while ((await clients()).length > 1 && Date.now() < deadline)
+          await new Promise((r) => setTimeout(r, 20));
+        expect(await clients()).toEqual([expect.stringContaining('cmd=client|list')]);
+      } finally {
+        await own.stop();
+      }
+    });
   },
 );
+
+describe('BullMQExecutor options', () => {
+  it('rejects a bad workerLostMs or watchdogIntervalMs before connecting', () => {
+    const connection = { host: '127.0.0.1', port: 1, maxRetriesPerRequest: null };
+    expect(() => new BullMQExecutor({ connection, workerLostMs: 0 })).toThrow(
+      /workerLostMs must be > 0 or false, got 0/,
+    );
+    expect(() => new BullMQExecutor({ connection, workerLostMs: Number.NaN })).toThrow(RangeError);
+    expect(() => new BullMQExecutor({ connection, watchdogIntervalMs: -5 })).toThrow(
+      /watchdogIntervalMs must be > 0/,
+    );
+  });
+});
 
 describe('BullMQExecutor with Redis unreachable', () => {
   it('timeoutMs bounds a task that cannot even be queued; shutdown cancels the rest and returns', async () => {

@@ -7,6 +7,7 @@ import {
   type JobPayload,
   type JobReturn,
 } from './bullmq-payload.js';
+import { WorkerWatchdog } from './bullmq-watchdog.js';
 import { type TaskRequest, toCall } from './call.js';
 import {
   ExecutorShutdownError,
@@ -37,6 +38,19 @@ export interface BullMQExecutorOptions {
   timeoutMs?: number;
   /** Options for every job (attempts, backoff, priority, …). */
   jobOptions?: Omit<JobsOptions, 'jobId'>;
+  /**
+   * The crash watchdog: a job of ours that is active in Redis with its lock expired, while no
+   * worker at all has been connected to the queue for this long, is failed in Redis (no retry)
+   * and its caller gets `WorkerCrashedError`. Covers the one worker dying with no other worker
+   * left to run BullMQ's stall check. Default 30 000 (BullMQ's default `lockDuration`);
+   * `false` turns the watchdog off.
+   */
+  workerLostMs?: number | false;
+  /**
+   * How often the watchdog polls Redis while tasks are in flight (never when idle).
+   * Default `workerLostMs / 4`, within 50 ms – 5 s.
+   */
+  watchdogIntervalMs?: number;
 }
 
 interface Waiter {
@@ -46,9 +60,13 @@ interface Waiter {
   name: string;
   /** Set just before the job is added: from then on it may exist in Redis. */
   added: boolean;
+  /** Set by the watchdog before it fails the job: a `failed` event with it is that crash. */
+  crashReason?: string;
 }
 
 const noop = () => {};
+
+export const DEFAULT_WORKER_LOST_MS = 30_000;
 
 /** BullMQ's failedReason for a job whose worker died (its lock expired, found by a stall check). */
 const STALLED = /job stalled more than allowable limit/i;
@@ -71,6 +89,7 @@ export class BullMQExecutor implements Executor {
   /** Set by shutdown: `listen` must not open a QueueEvents connection any more. */
   private stopped = false;
   private closing: Promise<void> | undefined;
+  private readonly watchdog: WorkerWatchdog | undefined;
 
   constructor(options: BullMQExecutorOptions) {
     if (!options?.queue && !options?.connection) {
@@ -83,6 +102,20 @@ export class BullMQExecutor implements Executor {
     if (options.timeoutMs !== undefined && !(options.timeoutMs > 0)) {
       throw new RangeError(`BullMQExecutor: timeoutMs must be > 0, got ${options.timeoutMs}`);
     }
+    const lostAfterMs = options.workerLostMs ?? DEFAULT_WORKER_LOST_MS;
+    if (lostAfterMs !== false && !(lostAfterMs > 0)) {
+      throw new RangeError(
+        `BullMQExecutor: workerLostMs must be > 0 or false, got ${options.workerLostMs}`,
+      );
+    }
+    const intervalMs =
+      options.watchdogIntervalMs ??
+      (lostAfterMs === false ? 0 : Math.min(5000, Math.max(50, lostAfterMs / 4)));
+    if (options.watchdogIntervalMs !== undefined && !(intervalMs > 0 && intervalMs < 2 ** 31)) {
+      throw new RangeError(
+        `BullMQExecutor: watchdogIntervalMs must be > 0 (and < 2^31), got ${options.watchdogIntervalMs}`,
+      );
+    }
     this.options = options;
     this.maxInlineBytes = max;
     this.ownsQueue = options.queue === undefined;
@@ -94,6 +127,22 @@ export class BullMQExecutor implements Executor {
       });
     this.ready = this.listen();
     this.ready.catch(() => {});
+    if (lostAfterMs !== false) {
+      this.watchdog = new WorkerWatchdog(
+        this.queue,
+        {
+          inFlight: () => [...this.waiters].filter(([, w]) => w.added).map(([id]) => id),
+          crashReason: (jobId, lostForMs) => {
+            const waiter = this.waiters.get(jobId);
+            if (!waiter) return undefined;
+            waiter.crashReason = `The BullMQ worker running ${waiter.name} (job ${jobId} on queue "${this.queue.name}") died before finishing: no worker has been connected to the queue for ${lostForMs} ms and the job's lock expired. The job was failed in Redis, so no worker runs it again.`;
+            return waiter.crashReason;
+          },
+          crashed: (jobId, reason) => this.settle(jobId)?.reject(new WorkerCrashedError(reason)),
+        },
+        { lostAfterMs, intervalMs },
+      );
+    }
   }
 
   private async listen(): Promise<void> {
@@ -145,6 +194,12 @@ export class BullMQExecutor implements Executor {
   }
 
   private async failed(jobId: string, failedReason: string): Promise<void> {
+    const crashReason = this.waiters.get(jobId)?.crashReason;
+    if (crashReason !== undefined && failedReason === crashReason) {
+      // The watchdog failed it; this event may arrive before its own call returns.
+      this.settle(jobId)?.reject(new WorkerCrashedError(crashReason));
+      return;
+    }
     if (!this.waiters.has(jobId)) return;
     const job = await Job.fromId(this.queue, jobId).catch(() => undefined);
     const waiter = this.settle(jobId);
@@ -152,7 +207,7 @@ export class BullMQExecutor implements Executor {
     if (STALLED.test(failedReason)) {
       waiter.reject(
         new WorkerCrashedError(
-          `The BullMQ worker running ${waiter.name} (job ${jobId}) died before finishing: ${failedReason}`,
+          `The BullMQ worker running ${waiter.name} (job ${jobId} on queue "${this.queue.name}") died before finishing: ${failedReason}`,
         ),
       );
       return;
@@ -233,6 +288,7 @@ export class BullMQExecutor implements Executor {
         ...this.options.jobOptions,
         jobId,
       });
+      this.watchdog?.watch();
     } catch (error) {
       this.settle(jobId);
       throw error;
@@ -297,6 +353,8 @@ export class BullMQExecutor implements Executor {
           }),
       );
       await Promise.all(pending);
+      // Only now: until every task has settled, the watchdog may still be needed to settle one.
+      await this.watchdog?.stop();
       // Not `await this.ready`: with Redis unreachable it never settles. A `listen` still
       // connecting sees `stopped` and opens nothing; its queue connection closes below.
       await this.events?.close();

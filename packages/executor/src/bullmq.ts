@@ -1,4 +1,8 @@
-export { BullMQExecutor, type BullMQExecutorOptions } from './bullmq-executor.js';
+export {
+  BullMQExecutor,
+  type BullMQExecutorOptions,
+  DEFAULT_WORKER_LOST_MS,
+} from './bullmq-executor.js';
 export {
   connectionFromUrl,
   DEFAULT_MAX_INLINE_BYTES,
