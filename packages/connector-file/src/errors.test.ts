@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ConnectorError } from '@proxy/core';
@@ -37,14 +38,17 @@ test('a store directory that is a file: ConnectorError naming the path', () => {
 });
 
 /** The unprivileged child must be able to reach the fixture and the packages it imports. */
-function assertOthersCanRun(script: string): void {
+/** Whether user "nobody" can reach `script` (every parent directory traversable by others). */
+function othersCanRun(script: string): boolean {
   for (let dir = path.dirname(script); dir !== path.dirname(dir); dir = path.dirname(dir)) {
-    if ((fs.statSync(dir).mode & 0o001) === 0) {
-      throw new Error(
-        `Running as root from ${dir}, which user "nobody" cannot enter: the non-writable-directory test drops root to prove EACCES. Run the tests as a regular user or from a world-readable checkout.`,
-      );
-    }
+    if ((fs.statSync(dir).mode & 0o001) === 0) return false;
   }
+  return true;
+}
+
+/** `chattr +i`: an immutable directory refuses new entries even to root (EPERM). */
+function makeImmutable(dir: string, on: boolean): boolean {
+  return spawnSync('chattr', [on ? '+i' : '-i', dir]).status === 0;
 }
 
 test('a directory that is not writable: put fails with ConnectorError naming the path; reading still works', async () => {
@@ -64,8 +68,7 @@ test('a directory that is not writable: put fails with ConnectorError naming the
       cause?: string;
       ok?: boolean;
     };
-    if (asRoot) {
-      assertOthersCanRun(fixture('try-write-child.mjs'));
+    if (asRoot && othersCanRun(fixture('try-write-child.mjs'))) {
       const child = await runNode(fixture('try-write-child.mjs'), [storeDir, size], {
         uid: 65534,
         gid: 65534,
@@ -73,21 +76,31 @@ test('a directory that is not writable: put fails with ConnectorError naming the
       expect(child.stderr).toBe('');
       outcome = JSON.parse(child.stdout);
     } else {
-      const error = await new FileConnector({ storeDir })
-        .put(Buffer.from(size === 'large' ? 'x'.repeat(100_000) : 'small'))
-        .catch((e: Error) => e);
-      outcome = {
-        name: (error as Error).name,
-        connectorError: ConnectorError.is(error),
-        message: (error as Error).message,
-        cause: ((error as Error).cause as NodeJS.ErrnoException | undefined)?.code,
-      };
+      // Root in a checkout "nobody" cannot enter (say under /root): make the directory
+      // immutable instead, which refuses root too, with EPERM rather than EACCES.
+      const immutable = asRoot && makeImmutable(storeDir, true);
+      if (asRoot && !immutable)
+        throw new Error(`cannot make ${storeDir} unwritable for root (no chattr)`);
+      try {
+        const error = await new FileConnector({ storeDir })
+          .put(Buffer.from(size === 'large' ? 'x'.repeat(100_000) : 'small'))
+          .catch((e: Error) => e);
+        outcome = {
+          name: (error as Error).name,
+          connectorError: ConnectorError.is(error),
+          message: (error as Error).message,
+          cause: ((error as Error).cause as NodeJS.ErrnoException | undefined)?.code,
+        };
+      } finally {
+        if (immutable) makeImmutable(storeDir, false);
+      }
     }
     expect(outcome.ok).toBeUndefined();
     expect(outcome.connectorError).toBe(true);
     expect(outcome.message).toContain(storeDir);
-    expect(outcome.message).toContain('permission denied');
-    expect(outcome.cause).toBe('EACCES');
+    const denied = outcome.cause === 'EPERM' ? 'operation not permitted' : 'permission denied';
+    expect(outcome.message).toContain(denied);
+    expect(['EACCES', 'EPERM']).toContain(outcome.cause);
   }
   expect(Buffer.from((await new FileConnector({ storeDir }).get(key))!).toString()).toBe(
     'readable',
