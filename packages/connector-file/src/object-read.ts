@@ -103,18 +103,22 @@ export function readFdAsync(fd: number, size: number, file: string): Promise<Buf
   });
 }
 
-/** `readObject`, blocking: lets a proxy resolve on first use without the worker bridge. */
-export function readObjectSync(paths: ObjectPaths): Uint8Array | null {
+/** Opens a complete object and reads its size (blocking); `null` when there is no object. */
+function openWithSizeSync(paths: ObjectPaths): { fd: number; size: number } | null {
   const fd = openObjectSync(paths);
   if (fd === null) return null;
-  let size: number;
   try {
-    size = fs.fstatSync(fd).size;
+    return { fd, size: fs.fstatSync(fd).size };
   } catch (error) {
     fs.closeSync(fd);
     throw ioError('stat', paths.data, error);
   }
-  return readFdSync(fd, size, paths.data);
+}
+
+/** `readObject`, blocking: lets a proxy resolve on first use without the worker bridge. */
+export function readObjectSync(paths: ObjectPaths): Uint8Array | null {
+  const opened = openWithSizeSync(paths);
+  return opened && readFdSync(opened.fd, opened.size, paths.data);
 }
 
 /**
@@ -127,15 +131,9 @@ export async function readObject(
   syncBelowBytes: number,
 ): Promise<Uint8Array | null> {
   if (syncBelowBytes === 0) return readObjectAsync(paths);
-  const fd = openObjectSync(paths);
-  if (fd === null) return null;
-  let size: number;
-  try {
-    size = fs.fstatSync(fd).size;
-  } catch (error) {
-    fs.closeSync(fd);
-    throw ioError('stat', paths.data, error);
-  }
+  const opened = openWithSizeSync(paths);
+  if (opened === null) return null;
+  const { fd, size } = opened;
   return size < syncBelowBytes
     ? readFdSync(fd, size, paths.data)
     : readFdAsync(fd, size, paths.data);

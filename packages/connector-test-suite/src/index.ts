@@ -1,4 +1,5 @@
 export { type ConformanceOptions, runConnectorConformance } from './conformance.js';
+export { describeWithRedis } from './describe-with-redis.js';
 export { freePort, waitForPort } from './net.js';
 export {
   REDIS_INSTALL_HINT,

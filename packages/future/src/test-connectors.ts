@@ -22,65 +22,14 @@ export class CountingLocalConnector extends LocalConnector {
   }
 }
 
-export class PollingLocalConnector implements Connector<LocalKey> {
-  static readonly packageName = '@proxy/future-test';
+/** The plain Connector part of a LocalConnector, forwarded (no newKey/set, no waitFor). */
+class ForwardingConnector implements Connector<LocalKey> {
   readonly inner: LocalConnector;
-  /** `performance.now()` of every `exists` call. */
-  readonly existsTimes: number[] = [];
-  /** Called after each `exists` call (tests wait on it instead of sleeping). */
-  onExists: (() => void) | undefined;
-
   constructor(options: { instanceId?: string } = {}) {
     this.inner = new LocalConnector(options);
   }
-  static fromConfig(options: Record<string, unknown>): PollingLocalConnector {
-    return new PollingLocalConnector(options);
-  }
   validateKey(key: unknown): asserts key is LocalKey {
     this.inner.validateKey(key);
-  }
-  put(data: Uint8Array) {
-    return this.inner.put(data);
-  }
-  putBatch(data: Uint8Array[]) {
-    return this.inner.putBatch(data);
-  }
-  get(key: LocalKey) {
-    return this.inner.get(key);
-  }
-  getBatch(keys: LocalKey[]) {
-    return this.inner.getBatch(keys);
-  }
-  async exists(key: LocalKey) {
-    this.existsTimes.push(performance.now());
-    const found = await this.inner.exists(key);
-    this.onExists?.();
-    return found;
-  }
-  evict(key: LocalKey) {
-    return this.inner.evict(key);
-  }
-  newKey() {
-    return this.inner.newKey();
-  }
-  set(key: LocalKey, data: Uint8Array) {
-    return this.inner.set(key, data);
-  }
-  config(): ConnectorConfig {
-    return {
-      module: PollingLocalConnector.packageName,
-      type: 'PollingLocalConnector',
-      options: { instanceId: this.inner.instanceId },
-    };
-  }
-  async close(): Promise<void> {}
-}
-
-export class PutOnlyConnector implements Connector<LocalKey> {
-  static readonly packageName = '@proxy/future-test';
-  readonly inner = new LocalConnector();
-  static fromConfig(): PutOnlyConnector {
-    return new PutOnlyConnector();
   }
   put(data: Uint8Array) {
     return this.inner.put(data);
@@ -101,7 +50,45 @@ export class PutOnlyConnector implements Connector<LocalKey> {
     return this.inner.evict(key);
   }
   config(): ConnectorConfig {
-    return { module: PutOnlyConnector.packageName, type: 'PutOnlyConnector', options: {} };
+    const cls = this.constructor as { packageName?: string; name: string };
+    return {
+      module: cls.packageName ?? '',
+      type: cls.name,
+      options: { instanceId: this.inner.instanceId },
+    };
   }
   async close(): Promise<void> {}
+}
+
+/** Deferrable (newKey/set) but without waitFor, so futures poll; records its `exists` calls. */
+export class PollingLocalConnector extends ForwardingConnector {
+  static readonly packageName = '@proxy/future-test';
+  /** `performance.now()` of every `exists` call. */
+  readonly existsTimes: number[] = [];
+  /** Called after each `exists` call (tests wait on it instead of sleeping). */
+  onExists: (() => void) | undefined;
+
+  static fromConfig(options: Record<string, unknown>): PollingLocalConnector {
+    return new PollingLocalConnector(options);
+  }
+  override async exists(key: LocalKey) {
+    this.existsTimes.push(performance.now());
+    const found = await this.inner.exists(key);
+    this.onExists?.();
+    return found;
+  }
+  newKey() {
+    return this.inner.newKey();
+  }
+  set(key: LocalKey, data: Uint8Array) {
+    return this.inner.set(key, data);
+  }
+}
+
+/** Not deferrable at all: futures refuse it. */
+export class PutOnlyConnector extends ForwardingConnector {
+  static readonly packageName = '@proxy/future-test';
+  static fromConfig(options: Record<string, unknown>): PutOnlyConnector {
+    return new PutOnlyConnector(options);
+  }
 }
