@@ -41,7 +41,8 @@ const MALFORMED_KEYS: unknown[] = [
   { unrelated: 'field' },
 ];
 
-function bytes(n: number, seed = 1): Buffer {
+/** Deterministic pseudo-random bytes (the same `n` and `seed` give the same bytes). */
+export function bytes(n: number, seed = 1): Buffer {
   const out = Buffer.allocUnsafe(n);
   let x = seed * 2654435761;
   for (let i = 0; i < n; i++) {

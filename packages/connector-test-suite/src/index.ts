@@ -1,4 +1,4 @@
-export { type ConformanceOptions, runConnectorConformance } from './conformance.js';
+export { bytes, type ConformanceOptions, runConnectorConformance } from './conformance.js';
 export { describeWithRedis } from './describe-with-redis.js';
 export { freePort, waitForPort } from './net.js';
 export {
