@@ -33,6 +33,9 @@ export interface ProxyState<T = unknown> {
   placeholder: object;
   /** Each method of the target, bound to it (keyed by the method itself). */
   bound: WeakMap<Function, Function>;
+  /** The method bound last and its bound form: a hot loop calling one method skips the WeakMap. */
+  lastFn: Function | undefined;
+  lastBound: Function | undefined;
   /** Per-variant data (ownership bookkeeping). */
   extra: Record<string, unknown>;
   /** Symbol-keyed properties the proxy answers itself, before the target (ownership's `Symbol.dispose`). */
@@ -87,8 +90,14 @@ function setTarget<T>(state: ProxyState<T>, value: unknown): T {
   const target = toTarget(state, value);
   state.target = target;
   state.resolved = true;
-  state.bound = new WeakMap();
+  forgetBound(state);
   return target;
+}
+
+function forgetBound(state: ProxyState): void {
+  state.bound = new WeakMap();
+  state.lastFn = undefined;
+  state.lastBound = undefined;
 }
 
 function boxedToJSON(target: unknown): () => unknown {
@@ -138,11 +147,17 @@ function mirrorProperty(state: ProxyState, key: PropertyKey, desc: PropertyDescr
 
 function bindMethod(state: ProxyState, target: object, key: PropertyKey, fn: Function): Function {
   const cached = state.bound.get(fn);
-  if (cached !== undefined) return cached;
+  if (cached !== undefined) {
+    state.lastFn = fn;
+    state.lastBound = cached;
+    return cached;
+  }
   // Inherited methods (class methods, Map#get, Date#getTime) need the real object as `this`
   // for internal slots and #private fields. Own function-valued properties stay as they are.
   const bound = Object.hasOwn(target, key) ? fn : fn.bind(target);
   state.bound.set(fn, bound);
+  state.lastFn = fn;
+  state.lastBound = bound;
   return bound;
 }
 
@@ -169,7 +184,7 @@ function makeHandler(state: ProxyState): ProxyHandler<object> {
         const value = t[key as string];
         if (typeof value === 'function') {
           if (key !== 'constructor') {
-            return state.bound.get(value) ?? bindMethod(state, t, key, value);
+            return value === state.lastFn ? state.lastBound : bindMethod(state, t, key, value);
           }
         } else if (value !== undefined || key !== 'toJSON') return value;
       }
@@ -272,6 +287,8 @@ export function createProxy<T>(
     invalid: undefined,
     placeholder,
     bound: new WeakMap(),
+    lastFn: undefined,
+    lastBound: undefined,
     extra: {},
   };
   if (hasTarget) setTarget(state, options.target);
@@ -363,7 +380,7 @@ export function invalidateProxy(proxy: unknown, error: () => Error): void {
   state.invalid = error;
   state.resolved = false;
   state.target = undefined;
-  state.bound = new WeakMap();
+  forgetBound(state);
 }
 
 /** Holds a proxy so nothing resolves it by accident; `unlock()` hands it back. */

@@ -327,3 +327,27 @@ describe('resolution is lazy and never accidental', () => {
     expect(C.isAccount(a)).toBe(true);
   });
 });
+
+describe('method binding cache', () => {
+  test('a method replaced on the target after use is the new one; other methods keep their own target', () => {
+    const target = new Account('eve', 1);
+    const p = createProxy(new LambdaFactory(() => target));
+    const first = p.deposit;
+    expect(p.deposit).toBe(first);
+    expect(p.deposit(1)).toBe(2);
+    // Alternate between two methods so the one-entry cache misses and hits in turn.
+    const m = createProxy(new LambdaFactory(() => new Map([['k', 1]])));
+    for (let i = 0; i < 3; i++) {
+      expect(m.get('k')).toBe(1);
+      expect(m.has('k')).toBe(true);
+    }
+    Object.defineProperty(target, 'deposit', { value: (n: number) => -n, configurable: true });
+    expect(p.deposit(4)).toBe(-4);
+    delete (target as { deposit?: unknown }).deposit;
+    expect(p.deposit(1)).toBe(3);
+    // The same function as a method of two proxies is bound to each proxy's own target.
+    const q = createProxy(new LambdaFactory(() => new Account('sam', 100)));
+    expect(q.deposit(1)).toBe(101);
+    expect(p.deposit(1)).toBe(4);
+  });
+});
