@@ -108,20 +108,29 @@ describeWithService(
       await connector.evict(key);
     });
 
-    test('putParts: concurrent large puts (staging buffer busy or free) each store exactly their own bytes', async () => {
-      await using connector = new RedisConnector({ url: server.url });
+    test('putParts: concurrent large puts each store exactly their own bytes, with TTL and a non-ASCII keyPrefix', async () => {
+      await using connector = new RedisConnector({
+        url: server.url,
+        keyPrefix: 'été:',
+        ttlSeconds: 90,
+      });
       const values = Array.from({ length: 6 }, (_, i) => Buffer.alloc(2 * 1024 * 1024 + i, i + 1));
       const keys = await Promise.all(
         values.map((v) => connector.putParts([Buffer.from('BS\n'), v])),
       );
       for (const [i, key] of keys.entries()) {
+        expect(key.redisKey.startsWith('été:')).toBe(true);
         const stored = (await raw.getBuffer(key.redisKey))!;
         expect(stored.length).toBe(3 + values[i]!.length);
         expect(stored.subarray(0, 3).toString()).toBe('BS\n');
         expect(Buffer.compare(stored.subarray(3), values[i]!)).toBe(0);
+        const ttl = await raw.ttl(key.redisKey);
+        expect(ttl).toBeGreaterThan(80);
+        expect(ttl).toBeLessThanOrEqual(90);
       }
+      // The connection stays in step after framed puts: ordinary commands still answer correctly.
       const again = await connector.putParts([Buffer.from('ab'), Buffer.from('c')]);
-      expect((await raw.getBuffer(again.redisKey))!.toString()).toBe('abc');
+      expect((await connector.get(again))!.toString()).toBe('abc');
       await connector.evictBatch([...keys, again]);
     });
 

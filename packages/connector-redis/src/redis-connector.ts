@@ -18,7 +18,7 @@ import {
   type ResolvedRedisOptions,
   resolveOptions,
 } from './redis-options.js';
-import { StagingBuffer } from './staging-buffer.js';
+import { SetPartsCommand } from './set-parts-command.js';
 import { disconnectOnce, waitForKey } from './wait-for-key.js';
 
 type Client = Redis | Cluster;
@@ -36,9 +36,6 @@ function asBuffer(data: Uint8Array): Buffer {
  * `{ redisKey }` holding the bare Redis key name (a uuid, after an optional `keyPrefix`),
  * as Python ProxyStore writes them, so both languages can share one database.
  */
-/** Largest value joined in the reused staging buffer (bigger ones use fresh memory). */
-const STAGING_MAX_BYTES = 256 * 1024 * 1024;
-
 export class RedisConnector implements DeferrableConnector<RedisKey> {
   static readonly packageName = '@proxy/connector-redis';
   /** The ioredis client (owned unless it was injected). */
@@ -51,7 +48,6 @@ export class RedisConnector implements DeferrableConnector<RedisKey> {
   private readonly ownsClient: boolean;
   private readonly blockers = new Set<Client>();
   private closed = false;
-  private readonly staging = new StagingBuffer(STAGING_MAX_BYTES);
 
   constructor(options: RedisConnectorOptions = {}) {
     this.resolved = resolveOptions(options);
@@ -149,15 +145,16 @@ export class RedisConnector implements DeferrableConnector<RedisKey> {
   }
 
   /**
-   * `put` of the concatenation of `parts` (the store's [header, payload] for raw bytes). Large
-   * values are joined in a reused staging buffer, so a put allocates no second copy of them.
+   * `put` of the concatenation of `parts` (the store's [header, payload] for raw bytes). The
+   * SET is framed for Redis straight from the parts, so the value is copied once, as a plain
+   * `set` of one Buffer is, and never joined first.
    */
   async putParts(parts: readonly Uint8Array[]): Promise<RedisKey> {
     if (parts.length === 1) return this.put(parts[0]!);
     const key = { redisKey: this.newName() };
-    await this.run('put (SET)', key, () =>
-      this.staging.with(parts, (value) => this.setArgs(key.redisKey, value)),
-    );
+    const rest = this.ttlSeconds === undefined ? [] : ['EX', String(this.ttlSeconds)];
+    const command = new SetPartsCommand(key.redisKey, parts, rest);
+    await this.run('put (SET)', key, async () => this.client.sendCommand(command));
     return key;
   }
 
@@ -325,7 +322,6 @@ export class RedisConnector implements DeferrableConnector<RedisKey> {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.staging.release();
     for (const blocker of this.blockers) disconnectOnce(blocker);
     this.blockers.clear();
     if (!this.ownsClient) return;

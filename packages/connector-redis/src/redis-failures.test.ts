@@ -50,6 +50,10 @@ describeWithService(
       expect((failure as Error).message).toContain('get (GET)');
       expect((failure as Error).cause).toBeInstanceOf(Error);
       await expect(connector.put(Buffer.from('x'))).rejects.toBeInstanceOf(ConnectorError);
+      // A put framed from parts (what Store.put sends for bytes) fails the same way.
+      await expect(connector.putParts([Buffer.from('BS\n'), Buffer.from('x')])).rejects.toThrow(
+        /RedisConnector \(redis:\/\/127\.0\.0\.1:\d+\/0\): put \(SET\)/,
+      );
 
       await server.restart!();
       // The client reconnects on its own (backoff capped at reconnectMaxDelayMs): no new
@@ -57,6 +61,8 @@ describeWithService(
       if (connector.client.status !== 'ready') await once(connector.client, 'ready');
       const after = await connector.put(Buffer.from('after'));
       expect(Buffer.from((await connector.get(after))!).toString()).toBe('after');
+      const parts = await connector.putParts([Buffer.from('BS\n'), Buffer.from('after')]);
+      expect(Buffer.from((await connector.get(parts))!).toString()).toBe('BS\nafter');
       // The restarted server is empty: the old key reads as missing, not as an error.
       expect(await connector.get(key)).toBeNull();
     });
@@ -71,6 +77,9 @@ describeWithService(
           /RedisConnector \(redis:\/\/127\.0\.0\.1:\d+\/0\): get \(GET\).*timed out/,
         );
         expect(Date.now() - started).toBeLessThan(1500);
+        await expect(
+          connector.putParts([Buffer.from('BS\n'), Buffer.alloc(1024 * 1024)]),
+        ).rejects.toThrow(/put \(SET\).*timed out/);
       } finally {
         process.kill(server.pid!, 'SIGCONT');
       }

@@ -121,6 +121,26 @@ export function runConnectorConformance<K extends ConnectorKey>(
       expect(await connector.exists(key)).toBe(false);
     });
 
+    test('putParts (or, without it, put) stores the exact concatenation, views and empty parts included', async () => {
+      const putParts = connector.putParts
+        ? (parts: Uint8Array[]) => connector.putParts!(parts)
+        : (parts: Uint8Array[]) => connector.put(Buffer.concat(parts));
+      const backing = bytes(4096, 5);
+      const cases: Uint8Array[][] = [
+        [Buffer.from('BS\n'), bytes(3000, 2)],
+        [new Uint8Array(0), backing.subarray(10, 20), new Uint8Array(0), backing.subarray(4000)],
+        [new Uint8Array(0), new Uint8Array(0)],
+        [Buffer.from('CB\n'), bytes(2 * 1024 * 1024 + 1, 3)],
+      ];
+      const keys = await Promise.all(cases.map(putParts));
+      for (const [i, parts] of cases.entries()) {
+        expect(same(await connector.get(keys[i]!), Buffer.concat(parts))).toBe(true);
+      }
+      // The caller's pieces are left as they were.
+      expect(same(backing, bytes(4096, 5))).toBe(true);
+      for (const key of keys) await connector.evict(key);
+    });
+
     test('batches keep order, a missing key reads as null', async () => {
       const items = [bytes(5, 1), bytes(0), bytes(3000, 3)];
       const keys = await connector.putBatch(items);

@@ -89,3 +89,36 @@ test('waitMs: waits for a key that appears later, null when it never does', asyn
   ).toBeNull();
   await new Promise((r) => writer.once('exit', r));
 });
+
+test('bytes in memory the connector does not own are copied once, a top-level typed array aligned so it is viewed, not copied again', async () => {
+  const store = new Store('pooled-store', new AsyncDirConnector({ dir, pooled: true }), {
+    cacheSize: 0,
+  });
+  try {
+    // Elements at offset 10 ('CB\n', tag, 5-byte head) and 7 (2-byte head) of the frame.
+    const floats = Float64Array.from({ length: 10_000 }, (_, i) => i * 1.5);
+    const ints = Int32Array.from({ length: 50 }, (_, i) => -i);
+    const keys = await Promise.all([
+      store.put(floats),
+      store.put(ints),
+      store.put(Buffer.from('raw bytes')),
+      store.put({ nested: new Float64Array([1, 2, 3]), s: 'x' }),
+    ]);
+    const gotFloats = store.getSync<Float64Array>(keys[0]!)!;
+    expect(gotFloats).toBeInstanceOf(Float64Array);
+    expect([...gotFloats]).toEqual([...floats]);
+    expect(gotFloats.byteOffset % 8).toBe(0);
+    // A view into the transferred frame (header included), not a fresh copy of the elements.
+    expect(gotFloats.buffer.byteLength).toBeGreaterThan(gotFloats.byteLength);
+    const gotInts = store.getSync<Int32Array>(keys[1]!)!;
+    expect([...gotInts]).toEqual([...ints]);
+    expect(gotInts.byteOffset % 4).toBe(0);
+    expect(gotInts.buffer.byteLength).toBeGreaterThan(gotInts.byteLength);
+    expect(Buffer.from(store.getSync<Buffer>(keys[2]!)!).toString()).toBe('raw bytes');
+    const obj = store.getSync<{ nested: Float64Array; s: string }>(keys[3]!)!;
+    expect([...obj.nested]).toEqual([1, 2, 3]);
+    expect(obj.s).toBe('x');
+  } finally {
+    await store.close();
+  }
+});

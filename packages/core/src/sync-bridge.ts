@@ -49,6 +49,26 @@ async function waitThenGet(c, key, timeoutMs) {
     delay = Math.min(delay * 2, 100);
   }
 }
+// Where the elements of a top-level typed array start in CBOR-framed bytes ('CB\\n', a
+// typed-array tag 64-87, a byte-string head), else -1.
+function elementsOffset(d) {
+  if (d.length < 8 || d[0] !== 0x43 || d[1] !== 0x42 || d[2] !== 0x0a || d[3] !== 0xd8) return -1;
+  if (d[4] < 64 || d[4] > 87) return -1;
+  const info = d[5] - 0x40;
+  if (info < 0 || info > 27) return -1;
+  return 6 + (info < 24 ? 0 : 1 << (info - 24));
+}
+// A view into memory the connector does not own (ioredis' parser pool) is copied into memory
+// of its own to be transferred; it is not zero-filled first, as every byte is overwritten.
+// The copy starts where a top-level typed array's elements land on an 8-byte boundary, so the
+// decoder on the other side can view them instead of copying them a second time.
+function ownCopy(data) {
+  const at = elementsOffset(data);
+  const shift = at < 0 ? 0 : (8 - (at & 7)) & 7;
+  const mem = Buffer.allocUnsafeSlow(data.byteLength + shift);
+  mem.set(data, shift);
+  return mem.subarray(shift);
+}
 port.on('message', async ({ id, config, key, waitMs }) => {
   try {
     const c = connectorFor(config);
@@ -57,7 +77,7 @@ port.on('message', async ({ id, config, key, waitMs }) => {
     const transfer = [];
     if (data) {
       const owns = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && !(data.buffer instanceof SharedArrayBuffer);
-      if (!owns) out = new Uint8Array(data);
+      if (!owns) out = ownCopy(data);
       transfer.push(out.buffer);
     }
     port.postMessage({ id, data: out }, transfer);

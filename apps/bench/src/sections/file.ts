@@ -3,7 +3,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { FileConnector } from '@proxy/connector-file';
 import { Store, serialize } from '@proxy/core';
-import { addPutGetRows, type Report, type Step, timeInterleaved } from '../report.js';
+import {
+  addPutGetRows,
+  median,
+  pairedDelta,
+  type Report,
+  type Step,
+  sampleInterleaved,
+} from '../report.js';
 
 interface Case {
   label: string;
@@ -51,7 +58,7 @@ export default async function file(report: Report): Promise<void> {
         serialize(data);
         return async () => {};
       };
-      const [rawMs, storeMs, connectorMs, serializeMs] = await timeInterleaved(
+      const [rawRuns, storeRuns, connectorRuns, serializeRuns] = await sampleInterleaved(
         `file ${c.label}`,
         [raw, viaStore, viaConnector, serializeOnly],
         c.runs,
@@ -62,16 +69,17 @@ export default async function file(report: Report): Promise<void> {
         section: 'file',
         label: c.label,
         bytes: c.bytes,
-        rawMs: rawMs!,
-        storeMs: storeMs!,
-        connectorMs: connectorMs!,
+        rawMs: median(rawRuns!),
+        storeMs: median(storeRuns!),
+        connectorMs: median(connectorRuns!),
+        addedMs: pairedDelta(storeRuns!, rawRuns!),
         smallAllowanceUs: 50,
         connectorName: 'FileConnector',
       });
       report.add({
         section: 'file',
         case: `serialize ${c.label} Buffer (core, for reference)`,
-        ours: c.bytes < 1024 * 1024 ? serializeMs! * 1000 : serializeMs!,
+        ours: (c.bytes < 1024 * 1024 ? 1000 : 1) * median(serializeRuns!),
         unit: c.bytes < 1024 * 1024 ? 'us' : 'ms',
         note: 'the copy Store.put skips: it hands raw bytes to FileConnector.putParts',
       });

@@ -2,7 +2,15 @@ import { RedisConnector } from '@proxy/connector-redis';
 import { startRedisServer } from '@proxy/connector-test-suite';
 import { resolve, resolveSync, Store, stopSyncBridge } from '@proxy/core';
 import { Redis } from 'ioredis';
-import { addPutGetRows, type Report, type Step, timeInterleaved } from '../report.js';
+import {
+  addPutGetRows,
+  median,
+  pairedDelta,
+  type Report,
+  type Step,
+  sampleInterleaved,
+  timeInterleaved,
+} from '../report.js';
 
 interface Case {
   label: string;
@@ -12,9 +20,9 @@ interface Case {
 
 const CASES: Case[] = [
   { label: '1 KB', bytes: 1024, runs: 2000 },
-  { label: '1 MB', bytes: 1024 * 1024, runs: 100 },
-  { label: '10 MB', bytes: 10 * 1024 * 1024, runs: 25 },
-  { label: '100 MB', bytes: 100 * 1024 * 1024, runs: 7 },
+  { label: '1 MB', bytes: 1024 * 1024, runs: 300 },
+  { label: '10 MB', bytes: 10 * 1024 * 1024, runs: 60 },
+  { label: '100 MB', bytes: 100 * 1024 * 1024, runs: 11 },
 ];
 
 /**
@@ -49,7 +57,7 @@ export default async function redis(report: Report): Promise<void> {
         await connector.get(key);
         return () => connector.evict(key);
       };
-      const [rawMs, storeMs, connectorMs] = await timeInterleaved(
+      const [rawRuns, storeRuns, connectorRuns] = await sampleInterleaved(
         `redis ${c.label}`,
         [rawStep, storeStep, connectorStep],
         c.runs,
@@ -60,9 +68,10 @@ export default async function redis(report: Report): Promise<void> {
         section: 'redis',
         label: c.label,
         bytes: c.bytes,
-        rawMs: rawMs!,
-        storeMs: storeMs!,
-        connectorMs: connectorMs!,
+        rawMs: median(rawRuns!),
+        storeMs: median(storeRuns!),
+        connectorMs: median(connectorRuns!),
+        addedMs: pairedDelta(storeRuns!, rawRuns!),
         smallAllowanceUs: 30,
         connectorName: 'RedisConnector',
       });
@@ -120,7 +129,7 @@ export default async function redis(report: Report): Promise<void> {
       if (p.length !== big.length) throw new Error('resolve returned the wrong value');
       return async () => {};
     };
-    const [syncMs, awaitMs] = await timeInterleaved('redis sync bridge', [syncStep, awaitStep], 25);
+    const [syncMs, awaitMs] = await timeInterleaved('redis sync bridge', [syncStep, awaitStep], 60);
     report.add({
       section: 'redis',
       case: 'first sync use of an unresolved 10 MB proxy (worker bridge) vs await resolve(p)',
