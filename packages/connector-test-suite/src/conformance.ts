@@ -209,6 +209,40 @@ export function runConnectorConformance<K extends ConnectorKey>(
         await expect(connector.exists(key)).rejects.toBeInstanceOf(InvalidKeyError);
         await expect(connector.evict(key)).rejects.toBeInstanceOf(InvalidKeyError);
       }
+      // A closed connector can do no I/O: the key is still judged first, so a bad key reads
+      // as InvalidKeyError there too, not as a connection error.
+      await connector.close();
+      for (const bad of [...MALFORMED_KEYS, ...(options.foreignKeys ?? [])]) {
+        const key = bad as K;
+        await expect(connector.get(key)).rejects.toBeInstanceOf(InvalidKeyError);
+        await expect(connector.evict(key)).rejects.toBeInstanceOf(InvalidKeyError);
+      }
+    });
+
+    test("stored bytes are the connector's own: changing the caller's buffer or a read result changes nothing stored", async () => {
+      const expected = bytes(4096, 11);
+      const data = Buffer.from(expected);
+      const key = await connector.put(data);
+      data.fill(0);
+      const first = await connector.get(key);
+      expect(same(first, expected)).toBe(true);
+      first!.fill(1);
+      expect(same(await connector.get(key), expected)).toBe(true);
+      const [got] = await connector.getBatch([key]);
+      got!.fill(2);
+      expect(same(await connector.get(key), expected)).toBe(true);
+      await connector.evict(key);
+      if (connector.putParts) {
+        const header = Buffer.from('BS\n');
+        const body = Buffer.from(expected);
+        const partsKey = await connector.putParts([header, body]);
+        header.fill(0);
+        body.fill(0);
+        expect(
+          same(await connector.get(partsKey), Buffer.concat([Buffer.from('BS\n'), expected])),
+        ).toBe(true);
+        await connector.evict(partsKey);
+      }
     });
 
     describe('deferrable', () => {

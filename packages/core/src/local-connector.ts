@@ -24,6 +24,10 @@ interface Instance {
 
 const instances = new Map<string, Instance>();
 
+function copyOf(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes);
+}
+
 /**
  * In-memory, per-process connector (tests, single-process apps). Data never leaves the
  * process: a proxy from it resolves only where it was created.
@@ -55,8 +59,13 @@ export class LocalConnector implements DeferrableConnector<LocalKey> {
       throw new InvalidKeyError(`LocalConnector key id must be a uuid; got ${formatKey(key)}`);
   }
 
+  /** Keeps a copy: a caller changing its buffer later, or a reader changing what it got, never changes the stored value. */
   private store(id: string, bytes: Uint8Array): void {
-    this.data.set(id, bytes);
+    this.data.set(id, copyOf(bytes));
+    this.wake(id);
+  }
+
+  private wake(id: string): void {
     const waiting = this.waiters.get(id);
     if (waiting) {
       this.waiters.delete(id);
@@ -70,13 +79,23 @@ export class LocalConnector implements DeferrableConnector<LocalKey> {
     return key;
   }
 
+  /** `put` of the concatenation of `parts`, joined in the one copy `put` makes anyway. */
+  async putParts(parts: readonly Uint8Array[]): Promise<LocalKey> {
+    const key = { id: randomUUID() };
+    this.data.set(key.id, Buffer.concat(parts));
+    this.wake(key.id);
+    return key;
+  }
+
   async putBatch(data: Uint8Array[]): Promise<LocalKey[]> {
     return Promise.all(data.map((d) => this.put(d)));
   }
 
+  /** A copy of the stored bytes (what a reader does with them never reaches the store). */
   getSync(key: LocalKey): Uint8Array | null {
     this.validateKey(key);
-    return this.data.get(key.id) ?? null;
+    const bytes = this.data.get(key.id);
+    return bytes === undefined ? null : copyOf(bytes);
   }
 
   async get(key: LocalKey): Promise<Uint8Array | null> {
@@ -116,7 +135,9 @@ export class LocalConnector implements DeferrableConnector<LocalKey> {
       const done = () => {
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
-        this.waiters.get(key.id)?.delete(done);
+        const pending = this.waiters.get(key.id);
+        pending?.delete(wake);
+        if (pending?.size === 0) this.waiters.delete(key.id);
       };
       const onAbort = () => {
         done();
@@ -144,6 +165,13 @@ export class LocalConnector implements DeferrableConnector<LocalKey> {
         }, timeoutMs);
       }
     });
+  }
+
+  /** Number of pending `waitFor` calls across keys (for tests that assert none is left behind). */
+  get pendingWaits(): number {
+    let n = 0;
+    for (const set of this.waiters.values()) n += set.size;
+    return n;
   }
 
   /** Number of objects held (for tests that assert a store is empty). */
