@@ -133,8 +133,23 @@ describe('round trips', () => {
     expect(isResolved(p)).toBe(false);
   });
 
-  test('functions and symbols are refused with SerializationError', () => {
-    expect(() => serialize({ f: () => 1 })).toThrow(SerializationError);
+  test.each<[string, unknown, string]>([
+    ['a top-level function', () => 1, 'function'],
+    ['a nested function', { f: () => 1 }, 'function'],
+    ['a top-level symbol', Symbol('s'), 'symbol'],
+    ['a nested symbol', { a: [1, { s: Symbol.for('shared') }] }, 'symbol'],
+    ['a symbol in a Map', new Map([['k', Symbol('v')]]), 'symbol'],
+  ])('%s is refused with SerializationError naming its type', (_name, value, type) => {
+    const error = (() => {
+      try {
+        serialize(value);
+      } catch (e) {
+        return e as Error;
+      }
+      throw new Error('unreachable: serialize did not throw');
+    })();
+    expect(error).toBeInstanceOf(SerializationError);
+    expect(error.message).toBe(`Cannot serialize value: Unknown type: ${type}`);
   });
 });
 

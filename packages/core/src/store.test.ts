@@ -126,6 +126,22 @@ describe('metrics', () => {
     const off = new Store('no-metrics', new LocalConnector());
     expect(off.metricsFor(key)).toBeUndefined();
   });
+
+  test('store.evict is recorded (with metrics on) under the evicted key, and in the aggregate', async () => {
+    const key = await store.put({ doomed: true });
+    expect(store.metricsFor(key)!.times['store.evict']).toBeUndefined();
+    await store.evict(key);
+    const evict = store.metricsFor(key)!.times['store.evict']!;
+    expect(evict.count).toBe(1);
+    expect(evict.lastTimeMs).toBeGreaterThanOrEqual(0);
+    await store.evict(key); // evicting a missing key is not an error, and is timed too
+    expect(store.metricsFor(key)!.times['store.evict']!.count).toBe(2);
+    expect(JSON.parse(JSON.stringify(store.metrics)).aggregate['store.evict'].count).toBe(2);
+    const off = new Store('no-metrics-evict', new LocalConnector());
+    const offKey = await off.put(1);
+    await off.evict(offKey);
+    expect(off.metricsFor(offKey)).toBeUndefined();
+  });
 });
 
 describe('proxies', () => {
@@ -195,6 +211,69 @@ describe('proxies', () => {
       serializer: () => 'not bytes' as never,
     });
     await expect(bad.put(1)).rejects.toThrow(/must return a Uint8Array/);
+  });
+
+  test('per-call serializer and deserializer of store.proxy are the ones used, not the store defaults', async () => {
+    const calls = { serialize: 0, deserialize: 0 };
+    const tagged = (obj: unknown) => {
+      calls.serialize++;
+      return Buffer.from(`TAGGED:${JSON.stringify(obj)}`);
+    };
+    const untag = (bytes: Uint8Array) => {
+      calls.deserialize++;
+      const text = Buffer.from(bytes).toString();
+      if (!text.startsWith('TAGGED:')) throw new Error(`not tagged: ${text}`);
+      return { ...JSON.parse(text.slice('TAGGED:'.length)), via: 'untag' };
+    };
+    const p = await store.proxy(
+      { n: 7 },
+      { serializer: tagged, deserializer: untag, populateTarget: false },
+    );
+    expect(calls).toEqual({ serialize: 1, deserialize: 0 });
+    const stored = store.connector.getSync(keyOf(p) as LocalKey)!;
+    expect(Buffer.from(stored).toString()).toBe('TAGGED:{"n":7}');
+    expect(p.n).toBe(7);
+    expect((p as { via?: string }).via).toBe('untag');
+    expect(calls).toEqual({ serialize: 1, deserialize: 1 });
+    // The store's own deserializer cannot read these bytes: the per-call one really ran.
+    store.cache.clear();
+    await expect(store.get(keyOf(p))).rejects.toBeInstanceOf(SerializationError);
+    // proxyBatch takes them per call too.
+    const [q] = (await store.proxyBatch([{ m: 1 }], {
+      serializer: tagged,
+      deserializer: untag,
+      populateTarget: false,
+    })) as { m: number; via?: string }[];
+    expect(calls.serialize).toBe(2);
+    expect(q!.via).toBe('untag');
+    expect(calls.deserialize).toBe(2);
+  });
+
+  test('a ProxyLocker keeps its proxy unresolved (factory not called) until unlocked and used', async () => {
+    const locker = await store.lockedProxy({ secret: 1 }, { populateTarget: false });
+    const proxy = locker.unlock();
+    const resolveSpy = jest.spyOn(getFactory(proxy) as StoreFactory, 'resolve');
+    const getSync = jest.spyOn(store.connector, 'getSync');
+    // Handling the locker in every ordinary way touches nothing behind it.
+    expect(Object.keys(locker)).toEqual([]);
+    expect(JSON.stringify(locker)).toBe('{}');
+    expect(String(locker)).toBe('[object Object]');
+    expect(await locker).toBe(locker);
+    const copy = deserialize(serialize(locker)) as ProxyLocker<{ secret: number }>;
+    expect(copy).toBeInstanceOf(ProxyLocker);
+    expect(isResolved(proxy)).toBe(false);
+    expect(resolveSpy).not.toHaveBeenCalled();
+    expect(getSync).not.toHaveBeenCalled();
+    // unlock() hands back the proxy itself, still unresolved.
+    expect(locker.unlock()).toBe(proxy);
+    expect(isResolved(proxy)).toBe(false);
+    expect(resolveSpy).not.toHaveBeenCalled();
+    // First use resolves it, once.
+    expect(proxy.secret).toBe(1);
+    expect(proxy.secret).toBe(1);
+    expect(isResolved(proxy)).toBe(true);
+    expect(resolveSpy).toHaveBeenCalledTimes(1);
+    expect(isResolved(copy.unlock())).toBe(false);
   });
 
   test('lockedProxy hides the proxy until unlocked', async () => {
@@ -282,7 +361,7 @@ describe('config and registry', () => {
 describe('zero-copy put of raw bytes', () => {
   class PartsConnector extends LocalConnector {
     received: (readonly Uint8Array[])[] = [];
-    async putParts(parts: readonly Uint8Array[]) {
+    override async putParts(parts: readonly Uint8Array[]) {
       this.received.push(parts);
       return this.put(Buffer.concat(parts));
     }

@@ -2,14 +2,25 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ConnectorError, ProxyResolveTimeoutError } from './errors.js';
-import { isResolved } from './proxy.js';
+import { getFactory, isResolved } from './proxy.js';
 import { deserialize, serialize } from './serialize.js';
 import { Store } from './store.js';
+import type { StoreFactory } from './store-factory.js';
 import { getStore, unregisterStore } from './store-registry.js';
 import { fetchSync, stopSyncBridge } from './sync-bridge.js';
 
 // A connector without getSync, loaded by absolute path in the bridge worker.
 const { AsyncDirConnector } = require('./fixtures/async-dir-connector.cjs');
+
+/** The error `fn` throws; fails the test if it returns. */
+function thrown(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (error) {
+    return error;
+  }
+  throw new Error('unreachable: expected a throw');
+}
 
 let dir: string;
 beforeEach(() => {
@@ -45,14 +56,36 @@ test('a slow fetch times out with a typed error naming store and key, and the br
   const started = Date.now();
   expect(() => fetchSync(slow.config(), key, 200, 'slow-store')).toThrow(ProxyResolveTimeoutError);
   expect(Date.now() - started).toBeLessThan(1200);
-  try {
-    fetchSync(slow.config(), key, 100, 'slow-store');
-  } catch (error) {
-    expect((error as Error).message).toContain('slow-store');
-    expect((error as Error).message).toContain(key.name);
-  }
+  const error = thrown(() => fetchSync(slow.config(), key, 100, 'slow-store'));
+  expect(error).toBeInstanceOf(ProxyResolveTimeoutError);
+  expect((error as Error).message).toContain('"slow-store"');
+  expect((error as Error).message).toContain(key.name);
+  expect((error as Error).message).toContain('within 100 ms');
   const fast = new AsyncDirConnector({ dir });
   expect(Buffer.from(fetchSync(fast.config(), key, 5000)!).toString()).toBe('late');
+});
+
+test("a proxy's first synchronous use through a store with a small syncTimeoutMs throws ProxyResolveTimeoutError naming store and key", async () => {
+  const store = new Store('slow-proxy-store', new AsyncDirConnector({ dir, delayMs: 2000 }), {
+    syncTimeoutMs: 250,
+    cacheSize: 0,
+  });
+  try {
+    const p = await store.proxy({ label: 'late' }, { populateTarget: false });
+    const key = (getFactory(p) as StoreFactory).key as { name: string };
+    const started = Date.now();
+    const error = thrown(() => p.label);
+    const elapsed = Date.now() - started;
+    expect(error).toBeInstanceOf(ProxyResolveTimeoutError);
+    expect((error as Error).message).toContain('store "slow-proxy-store"');
+    expect((error as Error).message).toContain(key.name);
+    expect((error as Error).message).toContain('within 250 ms');
+    expect(elapsed).toBeGreaterThanOrEqual(240);
+    expect(elapsed).toBeLessThan(1500);
+    expect(isResolved(p)).toBe(false);
+  } finally {
+    await store.close();
+  }
 });
 
 test('a connector error in the worker becomes ConnectorError with the cause', async () => {
@@ -122,3 +155,39 @@ test('bytes in memory the connector does not own are copied once, a top-level ty
     await store.close();
   }
 });
+
+test.each([
+  ['uint16', 'Uint16Array'],
+  ['arraybuffer', 'ArrayBuffer'],
+  ['dataview', 'DataView'],
+  ['string', 'string'],
+])(
+  'a connector whose get returns %s instead of a Uint8Array is refused with a ConnectorError, not wrong bytes',
+  async (returnType, typeName) => {
+    const writer = new AsyncDirConnector({ dir });
+    const key = await writer.put(serialize({ label: 'bytes' }));
+    const store = new Store(
+      `wrong-type-${returnType}`,
+      new AsyncDirConnector({ dir, returnType }),
+      {
+        cacheSize: 0,
+      },
+    );
+    try {
+      const error = thrown(() => store.getSync(key));
+      expect(ConnectorError.is(error)).toBe(true);
+      const message = (error as Error).message;
+      expect(message).toContain(`Store "wrong-type-${returnType}"`);
+      expect(message).toContain('#AsyncDirConnector');
+      expect(message).toContain(key.name);
+      expect(message).toContain(`AsyncDirConnector.get returned a value of type ${typeName}`);
+      expect(message).toContain('connectors must return a Uint8Array');
+      expect(((error as Error).cause as Error).name).toBe('TypeError');
+      // The bridge keeps serving well-behaved connectors.
+      const good = new Store(`right-type-${returnType}`, writer, { cacheSize: 0 });
+      expect(good.getSync(key)).toEqual({ label: 'bytes' });
+    } finally {
+      await store.close();
+    }
+  },
+);

@@ -69,10 +69,21 @@ function ownCopy(data) {
   mem.set(data, shift);
   return mem.subarray(shift);
 }
+// The type of what a connector handed back instead of bytes, for the error message.
+function typeName(v) {
+  if (typeof v !== 'object') return typeof v;
+  return (v.constructor && v.constructor.name) || 'Object';
+}
 port.on('message', async ({ id, config, key, waitMs }) => {
   try {
     const c = connectorFor(config);
-    const data = waitMs === undefined ? await c.get(key) : await waitThenGet(c, key, waitMs);
+    let data = waitMs === undefined ? await c.get(key) : await waitThenGet(c, key, waitMs);
+    if (data === undefined) data = null;
+    // Anything else (an ArrayBuffer, a DataView, a Uint16Array, a string…) would be copied or
+    // viewed by element, not by byte, and hand back wrong bytes: refuse it.
+    if (data !== null && !(data instanceof Uint8Array)) {
+      throw new TypeError(config.type + '.get returned a value of type ' + typeName(data) + ', not bytes: connectors must return a Uint8Array (a Buffer is one) or null');
+    }
     let out = data;
     const transfer = [];
     if (data) {

@@ -3,9 +3,30 @@
  * on an unresolved proxy of an equal value, and the results must match, except for the
  * pairs listed in LIMITS, whose documented behaviour is asserted instead (see the core README).
  */
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { inspect } from 'node:util';
+import v8 from 'node:v8';
+import { MessageChannel as WorkerChannel } from 'node:worker_threads';
 import { LambdaFactory } from './factory.js';
-import { createProxy, extract, isResolved, shapeOf } from './proxy.js';
+import { keyId } from './keys.js';
+import { LocalConnector } from './local-connector.js';
+import { createProxy, extract, getFactory, isResolved, shapeOf } from './proxy.js';
+import { deserialize, serialize } from './serialize.js';
+import { Store } from './store.js';
+import type { StoreFactory } from './store-factory.js';
+
+/** The error `fn` throws; fails the test if it returns. */
+function thrownBy(fn: () => unknown): Error {
+  try {
+    fn();
+  } catch (error) {
+    return error as Error;
+  }
+  throw new Error('unreachable: expected a throw');
+}
 
 class Account {
   #balance: number;
@@ -217,25 +238,131 @@ describe('documented limits (see README "What a proxy cannot do")', () => {
     expect(extract(p)).toBe(value);
   });
 
-  test('structuredClone / postMessage of a proxy throw; cloning extract(p) works', () => {
-    const p = proxyOf('object');
-    expect(() => structuredClone(p)).toThrow();
-    expect(structuredClone(extract(p))).toEqual(targets.object!());
-    const { port1, port2 } = new MessageChannel();
-    expect(() => port1.postMessage(p)).toThrow();
-    port1.close();
-    port2.close();
+  test('identity: two proxies of one key are different objects; their factory keys are equal', async () => {
+    const store = new Store('identity', new LocalConnector());
+    try {
+      const key = await store.put({ a: 1 });
+      const p1 = store.proxyFromKey<{ a: number }>(key);
+      const p2 = store.proxyFromKey<{ a: number }>(key);
+      expect(p1 === p2).toBe(false);
+      const k1 = (getFactory(p1) as StoreFactory).key;
+      const k2 = (getFactory(p2) as StoreFactory).key;
+      expect(k1).toEqual(k2);
+      expect(keyId(k1)).toBe(keyId(k2));
+      // A copy received from elsewhere carries an equal key, but not the same key object.
+      const received = deserialize(serialize(p1));
+      const k3 = (getFactory(received) as StoreFactory).key;
+      expect(k3).not.toBe(k1);
+      expect(k3).toEqual(k1);
+      // Another put of an equal value has another key.
+      const other = store.proxyFromKey(await store.put({ a: 1 }));
+      expect((getFactory(other) as StoreFactory).key).not.toEqual(k1);
+      expect(isResolved(p1) || isResolved(p2) || isResolved(received)).toBe(false);
+      expect(extract(p1)).toEqual(extract(p2));
+    } finally {
+      await store.close();
+    }
   });
 
-  test('native APIs demanding a real Buffer reject a proxied one; extract(p) works', () => {
-    const p = proxyOf('Buffer');
-    // (Node's own TypeError class differs from jest's sandbox one, so match the messages.)
-    expect(() => Buffer.concat([p])).toThrow(/must be an instance of Buffer or Uint8Array/);
-    expect(() => new TextDecoder().decode(p)).toThrow(
-      /must be an instance of (ArrayBuffer|SharedArrayBuffer|Buffer)/,
+  test('structuredClone / postMessage of a proxy throw DataCloneError; cloning extract(p) works', () => {
+    const p = proxyOf('object');
+    // A DOMException from Node's realm, not jest's: match its name and legacy code.
+    const cloneError = thrownBy(() => structuredClone(p));
+    expect(cloneError).toMatchObject({ name: 'DataCloneError', code: 25 });
+    expect(cloneError.message).toMatch(/could not be cloned/);
+    expect(structuredClone(extract(p))).toEqual(targets.object!());
+    const { port1, port2 } = new MessageChannel();
+    try {
+      expect(thrownBy(() => port1.postMessage(p))).toMatchObject({
+        name: 'DataCloneError',
+        code: 25,
+      });
+      const threads = new WorkerChannel();
+      try {
+        expect(thrownBy(() => threads.port1.postMessage(p))).toMatchObject({
+          name: 'DataCloneError',
+          code: 25,
+        });
+      } finally {
+        threads.port1.close();
+      }
+    } finally {
+      port1.close();
+      port2.close();
+    }
+  });
+
+  test('v8.serialize of a proxy throws a plain Error (not DataCloneError); v8.serialize(extract(p)) works', () => {
+    const p = proxyOf('object');
+    const error = thrownBy(() => v8.serialize(p));
+    expect(error.name).toBe('Error');
+    expect(error.constructor.name).toBe('Error');
+    expect(error.message).toMatch(/^(#<Object>|\[object Object\]) could not be cloned\.$/);
+    expect(v8.deserialize(v8.serialize(extract(p)))).toEqual(targets.object!());
+    const bytes = proxyOf('Buffer');
+    expect(thrownBy(() => v8.serialize(bytes)).message).toMatch(/could not be cloned/);
+    expect(Buffer.from(v8.deserialize(v8.serialize(extract(bytes)))).toString()).toBe(
+      'hello proxy',
     );
+  });
+
+  test('native APIs demanding a real Buffer reject a proxied one with TypeError; extract(p) works', () => {
+    const p = proxyOf('Buffer');
+    // (Node's own TypeError class differs from jest's sandbox one, so match name and message.)
+    const concat = thrownBy(() => Buffer.concat([p]));
+    expect(concat.name).toBe('TypeError');
+    expect(concat.message).toMatch(/must be an instance of Buffer or Uint8Array/);
+    const decode = thrownBy(() => new TextDecoder().decode(p));
+    expect(decode.name).toBe('TypeError');
+    expect(decode.message).toMatch(/must be an instance of (ArrayBuffer|SharedArrayBuffer|Buffer)/);
     expect(Buffer.concat([extract(p)]).toString()).toBe('hello proxy');
     expect(new TextDecoder().decode(extract(p))).toBe('hello proxy');
+  });
+
+  test('fs.writeSync / fs.writeFileSync reject a proxied Buffer with TypeError; extract(p) writes it', () => {
+    const p = proxyOf('Buffer');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'proxy-limits-'));
+    try {
+      const file = path.join(dir, 'out');
+      const fd = fs.openSync(file, 'w');
+      try {
+        const write = thrownBy(() => fs.writeSync(fd, p));
+        expect(write).toMatchObject({ name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' });
+        expect(write.message).toMatch(/"buffer" argument must be/);
+        expect(fs.writeSync(fd, extract(p))).toBe(11);
+      } finally {
+        fs.closeSync(fd);
+      }
+      expect(fs.readFileSync(file, 'utf8')).toBe('hello proxy');
+      const writeFile = thrownBy(() => fs.writeFileSync(file, p));
+      expect(writeFile).toMatchObject({ name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' });
+      expect(writeFile.message).toMatch(/"data" argument must be/);
+      expect(fs.readFileSync(file, 'utf8')).toBe('hello proxy');
+      fs.writeFileSync(file, extract(proxyOf('Buffer')));
+      expect(fs.readFileSync(file, 'utf8')).toBe('hello proxy');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('crypto rejects a proxied Buffer or typed array with TypeError; extract(p) hashes it', () => {
+    const p = proxyOf('Buffer');
+    const hash = thrownBy(() => createHash('sha256').update(p));
+    expect(hash).toMatchObject({ name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' });
+    expect(hash.message).toMatch(/"data" argument must be/);
+    expect(createHash('sha256').update(extract(p)).digest('hex')).toBe(
+      createHash('sha256').update('hello proxy').digest('hex'),
+    );
+    const floats = proxyOf('Float64Array');
+    expect(thrownBy(() => createHash('sha256').update(floats))).toMatchObject({
+      name: 'TypeError',
+      code: 'ERR_INVALID_ARG_TYPE',
+    });
+    expect(createHash('sha256').update(extract(floats)).digest('hex')).toBe(
+      createHash('sha256')
+        .update(Buffer.from(new Float64Array([1.5, -2, 3.25]).buffer))
+        .digest('hex'),
+    );
   });
 
   test('util.types.is* see a Proxy, not the target', async () => {
