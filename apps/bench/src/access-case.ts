@@ -15,6 +15,14 @@ class Counter {
   }
 }
 
+/** A class without private fields: its methods also work through an empty pass-through Proxy. */
+class PlainCounter {
+  n = 1;
+  inc(by: number): number {
+    return this.n + by;
+  }
+}
+
 type Loop = (body: (i: number) => number, n: number) => number;
 
 function nsPerOp(body: (i: number) => number, n = 5_000_000): number {
@@ -92,6 +100,14 @@ const cases: Record<string, () => number> = {
   },
   'proxy method': () => {
     const p = resolved(() => new Counter());
+    return nsPerOp((i) => p.inc(i & 1));
+  },
+  'empty Proxy method (plain class)': () => {
+    const p = new Proxy(new PlainCounter(), {});
+    return nsPerOp((i) => p.inc(i & 1));
+  },
+  'proxy method (plain class)': () => {
+    const p = resolved(() => new PlainCounter());
     return nsPerOp((i) => p.inc(i & 1));
   },
   'proxy method (polymorphic traps)': () => {
