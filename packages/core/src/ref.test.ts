@@ -262,6 +262,7 @@ describeEachBackend('ownership', (backend) => {
     const plain = await store.proxy({ v: 7 }, { evict: true, populateTarget: false });
     const owned = intoOwned(plain);
     expect(() => plain.v).toThrow(ReferenceInvalidError);
+    expect(() => plain.v).toThrow(/moved into the OwnedProxy intoOwned\(\) returned; use that one/);
     expect((await resolve(owned)).v).toBe(7);
     expect(await store.exists(keyOf(owned))).toBe(true); // resolving did not evict
     expect(() => intoOwned(owned)).toThrow(ReferenceNotOwnedError);

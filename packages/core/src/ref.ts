@@ -82,14 +82,16 @@ function liveOwner(proxy: unknown, operation: string): { state: ProxyState; reco
 
 function invalidError(
   factory: StoreFactory,
-  why: 'moved' | 'disposed' | 'out-of-scope',
+  why: 'moved' | 'moved-into-owned' | 'disposed' | 'out-of-scope',
 ): ReferenceInvalidError {
   const reason =
     why === 'moved'
       ? 'it was serialized (moved to another process or into stored data); use the copy that was received'
-      : why === 'disposed'
-        ? 'its OwnedProxy was disposed and the data evicted'
-        : 'it went out of scope (markRefsOutOfScope, submit or dispose)';
+      : why === 'moved-into-owned'
+        ? 'it was moved into the OwnedProxy intoOwned() returned; use that one'
+        : why === 'disposed'
+          ? 'its OwnedProxy was disposed and the data evicted'
+          : 'it went out of scope (markRefsOutOfScope, submit or dispose)';
   return new ReferenceInvalidError(
     `Reference to ${describe(factory)} has been invalidated: ${reason}.`,
   );
@@ -345,7 +347,7 @@ export function intoOwned<T>(proxy: Proxied<T> | T, options: BorrowOptions = {})
       ? { value: targetOf(state as ProxyState) }
       : undefined;
   const result = makeOwned(owned, state.shape, target, store);
-  invalidateProxy(proxy, () => invalidError(factory as StoreFactory, 'moved'));
+  invalidateProxy(proxy, () => invalidError(factory as StoreFactory, 'moved-into-owned'));
   return result;
 }
 

@@ -1,5 +1,6 @@
 import { connectorFromConfig } from './connector-registry.js';
 import {
+  ConnectorError,
   ConnectorNotFoundError,
   NonDeferrableConnectorError,
   NonProxiableTypeError,
@@ -61,6 +62,27 @@ describe('put / get / exists / evict', () => {
     await expect(store.get({ id: '../../etc/passwd' })).rejects.toMatchObject({
       name: 'InvalidKeyError',
     });
+  });
+
+  test('a connector returning something other than bytes is a ConnectorError naming store, connector, type and key', async () => {
+    class StringConnector extends LocalConnector {
+      override async get(): Promise<Uint8Array | null> {
+        return 'not bytes' as unknown as Uint8Array;
+      }
+      override getSync(): Uint8Array | null {
+        return new Uint16Array(2) as unknown as Uint8Array;
+      }
+    }
+    await using odd = new Store('odd-bytes', new StringConnector(), { cacheSize: 0 });
+    const key = await odd.put({ a: 1 });
+    const asyncError = await odd.get(key).catch((e: unknown) => e);
+    expect(ConnectorError.is(asyncError)).toBe(true);
+    expect((asyncError as Error).message).toBe(
+      `Store "odd-bytes": StringConnector.get returned a value of type string for key=${JSON.stringify(key)}, not bytes: connectors must return a Uint8Array (a Buffer is one) or null.`,
+    );
+    expect(() => odd.getSync(key)).toThrow(
+      /StringConnector\.get returned a value of type Uint16Array/,
+    );
   });
 
   test('corrupt bytes under a key give SerializationError naming store and key', async () => {

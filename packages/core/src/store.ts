@@ -1,7 +1,7 @@
 import type { Connector, ConnectorConfig, ConnectorKey } from './connector.js';
 import { connectorClassFor, connectorFromConfig, registerConnector } from './connector-registry.js';
 import { requireDeferrable } from './deferrable.js';
-import { formatKey, NonProxiableTypeError, SerializationError } from './errors.js';
+import { ConnectorError, formatKey, NonProxiableTypeError, SerializationError } from './errors.js';
 import { keyId } from './keys.js';
 import { LRUCache } from './lru-cache.js';
 import { elapsedMs, type Metrics, StoreMetrics } from './metrics.js';
@@ -245,6 +245,15 @@ export class Store<C extends Connector = Connector> {
     deserializer: Deserializer,
     start: number,
   ): unknown {
+    if (!(bytes instanceof Uint8Array)) {
+      const type =
+        typeof bytes === 'object' && bytes !== null
+          ? ((bytes as object).constructor?.name ?? 'object')
+          : typeof bytes;
+      throw new ConnectorError(
+        `Store "${this.name}": ${this.connector.constructor.name}.get returned a value of type ${type} for key=${formatKey(key)}, not bytes: connectors must return a Uint8Array (a Buffer is one) or null.`,
+      );
+    }
     const before = performance.now();
     const value = this.deserializeWith(bytes, key, deserializer);
     if (this.metrics) {
