@@ -1,6 +1,8 @@
+import { describeWithRedis } from './describe-with-redis.js';
 import { freePort } from './net.js';
 import {
-  REDIS_INSTALL_HINT,
+  PRIVATE_REDIS_INSTALL_HINT,
+  PRIVATE_REDIS_REQUIREMENT,
   redisClusterAvailable,
   redisCommand,
   redisServerAvailable,
@@ -9,10 +11,73 @@ import {
 } from './redis-server.js';
 import { describeWithService } from './service.js';
 
+/** `body()`'s result with one environment variable set for the duration of the call. */
+async function withEnvValue<T>(name: string, value: string, body: () => Promise<T>): Promise<T> {
+  let result!: T;
+  await withEnv({ [name]: value }, async () => {
+    result = await body();
+  });
+  return result;
+}
+
+/** Runs `body` with environment variables set (undefined deletes), restoring them afterwards. */
+async function withEnv(vars: Record<string, string | undefined>, body: () => unknown) {
+  const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
+  const apply = (values: Record<string, string | undefined>) => {
+    for (const [k, v] of Object.entries(values)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  };
+  apply(vars);
+  try {
+    await body();
+  } finally {
+    apply(saved);
+  }
+}
+
+test('tests that need a private server require the binary even with REDIS_URL / REDIS_CLUSTER_NODES set', async () => {
+  await withEnv(
+    {
+      REDIS_URL: 'redis://127.0.0.1:1',
+      REDIS_CLUSTER_NODES: '127.0.0.1:1',
+      REDIS_SERVER_BIN: '/nonexistent/redis-server',
+    },
+    () => {
+      expect(redisServerAvailable()).toBe(true);
+      expect(redisServerAvailable({ private: true })).toBe(false);
+      expect(redisClusterAvailable()).toBe(true);
+      expect(redisClusterAvailable({ private: true })).toBe(false);
+    },
+  );
+  // Under CI the missing binary is a failure naming the requirement, REDIS_URL or not.
+  await withEnv(
+    {
+      CI: 'true',
+      REDIS_URL: 'redis://127.0.0.1:1',
+      REDIS_SERVER_BIN: '/nonexistent/redis-server',
+    },
+    () => {
+      expect(() => describeWithRedis('never defined', () => {}, { private: true })).toThrow(
+        /\[CI\] a private redis-server binary is not available: .*REDIS_URL does not replace it/,
+      );
+    },
+  );
+});
+
+test('a borrowed REDIS_URL with an IPv6 literal gives the host without brackets', async () => {
+  await withEnv({ REDIS_URL: 'redis://[::1]:6390/2' }, async () => {
+    const borrowed = await startRedisServer();
+    expect(borrowed).toMatchObject({ external: true, host: '::1', port: 6390 });
+    expect(borrowed.url).toBe('redis://[::1]:6390/2');
+  });
+});
+
 describeWithService(
-  'redis-server',
-  redisServerAvailable(),
-  REDIS_INSTALL_HINT,
+  PRIVATE_REDIS_REQUIREMENT,
+  redisServerAvailable({ private: true }),
+  PRIVATE_REDIS_INSTALL_HINT,
   'startRedisServer',
   () => {
     test('starts a private empty server on a free port, restarts it on the same port, and stops it', async () => {
@@ -83,13 +148,17 @@ describeWithService(
 );
 
 describeWithService(
-  'redis-server',
-  redisClusterAvailable(),
-  REDIS_INSTALL_HINT,
+  PRIVATE_REDIS_REQUIREMENT,
+  redisClusterAvailable({ private: true }),
+  PRIVATE_REDIS_INSTALL_HINT,
   'startRedisCluster',
   () => {
     test('joins 3 masters covering all 16384 slots, and stops them all', async () => {
-      const cluster = await startRedisCluster({ masters: 3 });
+      const cluster = await withEnvValue('REDIS_CLUSTER_NODES', '127.0.0.1:1', () =>
+        // private: true ignores the borrowed cluster.
+        startRedisCluster({ masters: 3, private: true }),
+      );
+      expect(cluster.external).toBe(false);
       try {
         expect(cluster.nodes).toHaveLength(3);
         for (const node of cluster.nodes) {

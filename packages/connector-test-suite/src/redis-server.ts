@@ -13,7 +13,9 @@ import { freePort } from './net.js';
  * - `REDIS_SERVER_BIN` — path of the `redis-server` binary (default: `redis-server` on PATH).
  * - `REDIS_CLI_BIN` — path of `redis-cli` (used to create clusters; optional).
  * - `REDIS_URL` — `startRedisServer()` returns this existing server instead of starting one
- *   (its `stop()` is then a no-op and it has no `restart()`).
+ *   (its `stop()` is then a no-op and it has no `restart()`). Tests that need a server of
+ *   their own (stop/restart, ACL users, command counters) ask for `{ private: true }` and
+ *   gate on `redisServerAvailable({ private: true })`: they need the binary even then.
  * - `REDIS_CLUSTER_NODES` — `host:port,host:port,…` of an existing cluster for `startRedisCluster()`.
  *
  * Never points at the system Redis on 6379 unless told to through the variables above.
@@ -58,6 +60,8 @@ export interface RedisCluster {
 }
 
 export interface RedisClusterOptions {
+  /** Ignore `REDIS_CLUSTER_NODES` and always start private nodes (tests that move slots). */
+  private?: boolean;
   /** Number of masters (no replicas). Default 3 (the minimum `redis-cli --cluster create` takes). */
   masters?: number;
   args?: string[];
@@ -78,25 +82,47 @@ function runs(bin: string): boolean {
   return probe.status === 0;
 }
 
-let serverProbe: boolean | undefined;
+/** Probe results per binary path (`REDIS_SERVER_BIN` may change between calls in tests). */
+const probes = new Map<string, boolean>();
 
-/** Whether tests can have a Redis: `REDIS_URL` is set or the `redis-server` binary runs. */
-export function redisServerAvailable(): boolean {
-  if (process.env.REDIS_URL) return true;
-  serverProbe ??= runs(redisServerBin());
-  return serverProbe;
+function binaryRuns(): boolean {
+  const bin = redisServerBin();
+  let found = probes.get(bin);
+  if (found === undefined) {
+    found = runs(bin);
+    probes.set(bin, found);
+  }
+  return found;
 }
 
-/** Whether tests can have a Redis Cluster: `REDIS_CLUSTER_NODES` is set or `redis-server` runs. */
-export function redisClusterAvailable(): boolean {
-  if (process.env.REDIS_CLUSTER_NODES) return true;
-  serverProbe ??= runs(redisServerBin());
-  return serverProbe;
+/**
+ * Whether tests can have a Redis: `REDIS_URL` is set or the `redis-server` binary runs.
+ * With `{ private: true }` (tests that start their own server), only the binary counts.
+ */
+export function redisServerAvailable(options: { private?: boolean } = {}): boolean {
+  if (process.env.REDIS_URL && !options.private) return true;
+  return binaryRuns();
+}
+
+/**
+ * Whether tests can have a Redis Cluster: `REDIS_CLUSTER_NODES` is set or `redis-server` runs.
+ * With `{ private: true }`, only the binary counts.
+ */
+export function redisClusterAvailable(options: { private?: boolean } = {}): boolean {
+  if (process.env.REDIS_CLUSTER_NODES && !options.private) return true;
+  return binaryRuns();
 }
 
 /** The install hint to pass to `describeWithService`. */
 export const REDIS_INSTALL_HINT =
   'install redis-server (apt-get install redis-server) or set REDIS_SERVER_BIN / REDIS_URL';
+
+/** The requirement (service name) of tests that start their own server, whatever REDIS_URL says. */
+export const PRIVATE_REDIS_REQUIREMENT = 'a private redis-server binary';
+
+/** The hint for tests that need a private server: REDIS_URL does not help them. */
+export const PRIVATE_REDIS_INSTALL_HINT =
+  'these tests start, stop or reconfigure a server of their own (REDIS_URL does not replace it): install redis-server (apt-get install redis-server) or set REDIS_SERVER_BIN';
 
 type Reply = string | number | null | Error | Reply[];
 
@@ -304,7 +330,8 @@ async function launch(
 
 function externalServer(url: string): RedisServer {
   const parsed = new URL(url);
-  const host = parsed.hostname || HOST;
+  // An IPv6 literal comes in brackets (`[::1]`); the host itself has none.
+  const host = parsed.hostname.replace(/^\[(.*)\]$/, '$1') || HOST;
   const port = Number(parsed.port || 6379);
   return { url, host, port, external: true, pid: undefined, stop: async () => {} };
 }
@@ -412,7 +439,7 @@ async function joinCluster(nodes: RedisClusterNode[]): Promise<void> {
  * all masters. `REDIS_CLUSTER_NODES` returns an existing cluster instead.
  */
 export async function startRedisCluster(options: RedisClusterOptions = {}): Promise<RedisCluster> {
-  if (process.env.REDIS_CLUSTER_NODES) {
+  if (process.env.REDIS_CLUSTER_NODES && !options.private) {
     return {
       nodes: parseNodes(process.env.REDIS_CLUSTER_NODES),
       external: true,
