@@ -2,15 +2,17 @@ import {
   describeWithService,
   REDIS_INSTALL_HINT,
   type RedisCluster,
+  type RedisClusterNode,
   redisClusterAvailable,
   redisCommand,
   runConnectorConformance,
   startRedisCluster,
 } from '@proxy/connector-test-suite';
 import { stopSyncBridge } from '@proxy/core';
-import { Cluster } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { keySlot } from './key-slot.js';
 import { RedisConnector } from './redis-connector.js';
+import { readySignalKey } from './redis-key.js';
 
 describeWithService(
   'redis-server',
@@ -64,6 +66,28 @@ describeWithService(
       }
     });
 
+    test('with a keyPrefix the signal lists stay inside it and set/waitFor/evict work across slots', async () => {
+      await using connector = new RedisConnector({ cluster: cluster.nodes, keyPrefix: 'app:' });
+      const client = connector.client as Cluster;
+      const fresh = await connector.newKey();
+      for (const key of [fresh, { redisKey: 'app:{tag}thing' }, { redisKey: 'app:a{}b' }]) {
+        const waiting = connector.waitFor(key, { timeoutMs: 10_000 });
+        await connector.set(key, Buffer.from(key.redisKey));
+        await expect(waiting).resolves.toBeUndefined();
+        const signal = readySignalKey(key.redisKey, 'app:').name;
+        expect(signal.startsWith('app:')).toBe(true);
+        expect(await client.exists(signal)).toBe(1);
+        await connector.evict(key);
+        expect(await client.exists(key.redisKey)).toBe(0);
+        expect(await client.exists(signal)).toBe(0);
+      }
+      // A generated key's signal list shares its slot: value and signal are one MULTI.
+      expect(readySignalKey(fresh.redisKey, 'app:')).toEqual({
+        name: `app:{${fresh.redisKey}}:ready`,
+        coLocated: true,
+      });
+    });
+
     test('a batch of 300 values spread over every master reads back in order, and evictBatch removes them', async () => {
       await using connector = new RedisConnector({ cluster: cluster.nodes, ttlSeconds: 300 });
       const values = Array.from({ length: 300 }, (_, i) =>
@@ -104,6 +128,117 @@ describeWithService(
       }
       expect(client.status).toBe('ready');
       await client.quit();
+    });
+  },
+);
+
+/** The id of a cluster node. */
+async function nodeId(node: RedisClusterNode): Promise<string> {
+  return String(await redisCommand(node.host, node.port, ['CLUSTER', 'MYID']));
+}
+
+/** A numeric field of a node's `INFO <section>`, 0 when absent. */
+async function info(node: RedisClusterNode, section: string, field: string): Promise<number> {
+  const text = String(await redisCommand(node.host, node.port, ['INFO', section]));
+  return Number(new RegExp(`^${field}:(?:count=)?(\\d+)`, 'm').exec(text)?.[1] ?? 0);
+}
+
+/**
+ * Moves `slot` (and its keys) from `source` to `target` the way resharding does: IMPORTING /
+ * MIGRATING, MIGRATE of the keys, then SETSLOT … NODE on the target first and every node after.
+ */
+async function moveSlot(
+  nodes: RedisClusterNode[],
+  slot: number,
+  source: RedisClusterNode,
+  target: RedisClusterNode,
+): Promise<void> {
+  const [sourceId, targetId] = [await nodeId(source), await nodeId(target)];
+  const on = (n: RedisClusterNode, ...args: string[]) => redisCommand(n.host, n.port, args);
+  await on(target, 'CLUSTER', 'SETSLOT', String(slot), 'IMPORTING', sourceId);
+  await on(source, 'CLUSTER', 'SETSLOT', String(slot), 'MIGRATING', targetId);
+  for (;;) {
+    const keys = (await on(source, 'CLUSTER', 'GETKEYSINSLOT', String(slot), '100')) as string[];
+    if (keys.length === 0) break;
+    await on(
+      source,
+      'MIGRATE',
+      target.host,
+      String(target.port),
+      '',
+      '0',
+      '10000',
+      'KEYS',
+      ...keys,
+    );
+  }
+  await on(target, 'CLUSTER', 'SETSLOT', String(slot), 'NODE', targetId);
+  for (const node of nodes.filter((n) => n !== target))
+    await on(node, 'CLUSTER', 'SETSLOT', String(slot), 'NODE', targetId);
+}
+
+describeWithService(
+  'a private redis-server binary',
+  redisClusterAvailable({ private: true }),
+  'this test moves slots between the nodes of a cluster of its own (REDIS_CLUSTER_NODES does not replace it): install redis-server (apt-get install redis-server) or set REDIS_SERVER_BIN',
+  'RedisConnector on a private 3-master cluster whose slots move',
+  () => {
+    let cluster: RedisCluster;
+
+    beforeAll(async () => {
+      cluster = await startRedisCluster({ masters: 3, private: true });
+    });
+
+    afterAll(async () => {
+      await cluster?.stop();
+    });
+
+    test('putParts after a MOVED redirect: the framed SET is resent to the new owner, bytes and TTL intact', async () => {
+      // One hash tag keeps every key of this connector in one slot, which the test then moves.
+      await using connector = new RedisConnector({
+        cluster: cluster.nodes,
+        keyPrefix: '{moved}:',
+        ttlSeconds: 30,
+      });
+      const slot = keySlot('{moved}:');
+      const header = Buffer.from('BS\n');
+      const payload = Buffer.alloc(1024 * 1024, 0x5a);
+      // Warm up: the client learns the slot map (and the slot holds a key to migrate).
+      const before = await connector.putParts([header, payload]);
+      const slots = (await redisCommand(cluster.nodes[0]!.host, cluster.nodes[0]!.port, [
+        'CLUSTER',
+        'SLOTS',
+      ])) as [number, number, [string, number, string]][];
+      const owner = slots.find(([from, to]) => from <= slot && slot <= to)![2];
+      const source = cluster.nodes.find((n) => n.port === owner[1])!;
+      const target = cluster.nodes.find((n) => n !== source)!;
+      await moveSlot(cluster.nodes, slot, source, target);
+      const movedBefore = await info(source, 'errorstats', 'errorstat_MOVED');
+
+      const after = await connector.putParts([header, payload]);
+
+      // The client still believed in the old owner: it got MOVED and resent the command.
+      expect(await info(source, 'errorstats', 'errorstat_MOVED')).toBeGreaterThan(movedBefore);
+      const direct = new Redis({ host: target.host, port: target.port });
+      try {
+        for (const key of [before, after]) {
+          const stored = (await direct.getBuffer(key.redisKey))!;
+          expect(stored.length).toBe(header.length + payload.length);
+          expect(stored.subarray(0, 3).equals(header)).toBe(true);
+          expect(stored.subarray(3).equals(payload)).toBe(true);
+        }
+        const pttl = await direct.pttl(after.redisKey);
+        expect(pttl).toBeGreaterThan(25_000);
+        expect(pttl).toBeLessThanOrEqual(30_000);
+      } finally {
+        await direct.quit();
+      }
+      expect(
+        Buffer.from((await connector.get(after))!)
+          .subarray(3)
+          .equals(payload),
+      ).toBe(true);
+      await connector.evictBatch([before, after]);
     });
   },
 );

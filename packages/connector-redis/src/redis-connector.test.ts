@@ -1,4 +1,5 @@
 import {
+  describeWithRedis,
   describeWithService,
   REDIS_INSTALL_HINT,
   type RedisServer,
@@ -15,6 +16,25 @@ import {
 } from '@proxy/core';
 import { Redis } from 'ioredis';
 import { RedisConnector } from './redis-connector.js';
+
+/** A numeric field of `INFO <section>`. */
+async function infoField(client: Redis, section: string, field: string): Promise<number> {
+  const info = await client.info(section);
+  const match = new RegExp(`^${field}:(\\d+)`, 'm').exec(info);
+  if (!match) throw new Error(`INFO ${section} has no ${field}`);
+  return Number(match[1]);
+}
+
+/** Resolves once `probe` holds, checking every 10 ms; rejects after `timeoutMs`. */
+async function until(what: string, probe: () => Promise<boolean>, timeoutMs = 5000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error(`${what} within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const FOREIGN_KEYS = [
   { filename: '0b3c5d1e-1111-4222-8333-444455556666' },
@@ -53,10 +73,10 @@ describeWithService(
 
     runConnectorConformance({
       name: 'RedisConnector with keyPrefix, ttlSeconds and db 3',
+      // From the URL (a REDIS_URL may carry a password or rediss://), db overridden.
       create: () =>
         new RedisConnector({
-          host: server.host,
-          port: server.port,
+          url: server.url,
           db: 3,
           keyPrefix: 'app:',
           ttlSeconds: 60,
@@ -195,11 +215,129 @@ describeWithService(
       await raw.del(foreign);
     });
 
+    test('waitFor: every concurrent waiter wakes on one set, a late waiter returns at once', async () => {
+      await using writer = new RedisConnector({ url: server.url });
+      await using reader = new RedisConnector({ url: server.url });
+      const key = await writer.newKey();
+      const waiters = Array.from({ length: 3 }, () => reader.waitFor(key, { timeoutMs: 10_000 }));
+      await sleep(100);
+      await writer.set(key, Buffer.from('ready'));
+      await expect(Promise.all(waiters)).resolves.toEqual([undefined, undefined, undefined]);
+      expect(await raw.lrange(`{${key.redisKey}}:ready`, 0, -1)).toEqual(['1']);
+      expect(await raw.ttl(`{${key.redisKey}}:ready`)).toBeGreaterThan(0);
+      const started = Date.now();
+      await reader.waitFor(key, { timeoutMs: 5000 });
+      expect(Date.now() - started).toBeLessThan(1000);
+      await writer.evict(key);
+      expect(await raw.exists(key.redisKey, `{${key.redisKey}}:ready`)).toBe(0);
+    });
+
+    test('waitFor: a value written by a plain SET (no signal) is seen at the deadline instead of a timeout', async () => {
+      await using connector = new RedisConnector({ url: server.url });
+      const key = await connector.newKey();
+      const waiting = connector.waitFor(key, { timeoutMs: 300 });
+      await raw.set(key.redisKey, 'python wrote this');
+      await expect(waiting).resolves.toBeUndefined();
+      const other = await connector.newKey();
+      await expect(connector.waitFor(other, { timeoutMs: 50 })).rejects.toBeInstanceOf(
+        FutureTimeoutError,
+      );
+      await connector.evict(key);
+    });
+
+    test("the signal list is named inside keyPrefix, in the key's slot, and evict removes it", async () => {
+      await using connector = new RedisConnector({ url: server.url, keyPrefix: 'sig:' });
+      const key = await connector.newKey();
+      const waiting = connector.waitFor(key, { timeoutMs: 10_000 });
+      await connector.set(key, Buffer.from('v'));
+      await expect(waiting).resolves.toBeUndefined();
+      const signal = `sig:{${key.redisKey}}:ready`;
+      expect(await raw.lrange(signal, 0, -1)).toEqual(['1']);
+      expect(await raw.exists(`{${key.redisKey}}:ready`)).toBe(0);
+      const tagged = { redisKey: `sig:{job}${Date.now()}` };
+      await connector.set(tagged, Buffer.from('t'));
+      expect(await raw.exists(`${tagged.redisKey}:ready`)).toBe(1);
+      await connector.evictBatch([key, tagged]);
+      expect(
+        await raw.exists(key.redisKey, signal, tagged.redisKey, `${tagged.redisKey}:ready`),
+      ).toBe(0);
+    });
+
+    test('fractional TTLs (1.5 s) land as PX on put, putParts, putBatch and set; a 0.5 s signal TTL works', async () => {
+      await using connector = new RedisConnector({
+        url: server.url,
+        ttlSeconds: 1.5,
+        readySignalTtlSeconds: 0.5,
+      });
+      const put = await connector.put(Buffer.from('put'));
+      const parts = await connector.putParts([Buffer.from('BS\n'), Buffer.alloc(1000, 7)]);
+      const batch = await connector.putBatch([Buffer.from('a'), Buffer.from('b')]);
+      const deferred = await connector.newKey();
+      await connector.set(deferred, Buffer.from('set'));
+      for (const key of [put, parts, ...batch, deferred]) {
+        const pttl = await raw.pttl(key.redisKey);
+        expect(pttl).toBeGreaterThan(1000);
+        expect(pttl).toBeLessThanOrEqual(1500);
+      }
+      expect((await raw.getBuffer(parts.redisKey))!.length).toBe(1003);
+      const signalTtl = await raw.pttl(`{${deferred.redisKey}}:ready`);
+      expect(signalTtl).toBeGreaterThan(0);
+      expect(signalTtl).toBeLessThanOrEqual(500);
+      await connector.evictBatch([put, parts, ...batch, deferred]);
+    });
+
+    test('an injected client is used, not closed, and its password never reaches config()', async () => {
+      // From the URL (db 2), so a REDIS_URL with a password authenticates (and must not leak).
+      const url = new URL(server.url);
+      url.pathname = '/2';
+      const client = new Redis(url.toString(), { lazyConnect: true });
+      try {
+        const connector = new RedisConnector({ client, passwordEnv: 'PROXY_TEST_REDIS_PASSWORD' });
+        const key = await connector.put(Buffer.from('injected'));
+        expect((await client.getBuffer(key.redisKey))?.toString()).toBe('injected');
+        const { options } = connector.config();
+        expect(options).toMatchObject({
+          host: server.host,
+          port: server.port,
+          db: 2,
+          passwordEnv: 'PROXY_TEST_REDIS_PASSWORD',
+        });
+        expect(options).not.toHaveProperty('password');
+        await connector.evict(key);
+        await connector.close();
+        expect(client.status).toBe('ready');
+      } finally {
+        await client.quit();
+      }
+    });
+  },
+);
+
+describeWithRedis(
+  'RedisConnector on a private server (ACL users, command and client counters)',
+  (redis) => {
+    let raw: Redis;
+
+    beforeAll(async () => {
+      raw = new Redis(redis().url);
+    });
+
+    afterAll(async () => {
+      await raw?.quit();
+    });
+
+    const blocked = () => infoField(raw, 'clients', 'blocked_clients');
+    const waitConnections = async () =>
+      String(await raw.call('CLIENT', 'LIST', 'TYPE', 'normal'))
+        .split('\n')
+        .filter((line) => line.includes('name=proxy-connector-redis-wait')).length;
+
     test('batches are one command each: putBatch one MSET, getBatch one MGET, evictBatch one DEL', async () => {
       // A private server, so its command counters see only this test.
-      const own = await startRedisServer({ private: true });
-      const stats = new Redis(own.url);
-      try {
+      const own = redis();
+      const stats = raw;
+      await stats.flushall();
+      {
         await using connector = new RedisConnector({ url: own.url });
         const calls = async () => {
           const info = await stats.info('commandstats');
@@ -226,83 +364,141 @@ describeWithService(
         expect(after.set - before.set).toBe(0);
         expect(after.get - before.get).toBe(0);
         expect(await stats.dbsize()).toBe(0);
-      } finally {
-        await stats.quit();
-        await own.stop();
       }
     });
 
-    test('waitFor: every concurrent waiter wakes on one set, a late waiter returns at once, no polling', async () => {
-      await using writer = new RedisConnector({ url: server.url });
-      await using reader = new RedisConnector({ url: server.url });
-      const key = await writer.newKey();
-      const before = Number((await raw.info('stats')).match(/total_commands_processed:(\d+)/)![1]);
-      const waiters = Array.from({ length: 3 }, () => reader.waitFor(key, { timeoutMs: 10_000 }));
-      await new Promise((r) => setTimeout(r, 300));
-      const during = Number((await raw.info('stats')).match(/total_commands_processed:(\d+)/)![1]);
-      // Three waiters blocked for 300 ms: a handful of setup commands each, not a poll loop.
-      expect(during - before).toBeLessThan(40);
-      await writer.set(key, Buffer.from('ready'));
-      await expect(Promise.all(waiters)).resolves.toEqual([undefined, undefined, undefined]);
-      expect(await raw.lrange(`{${key.redisKey}}:ready`, 0, -1)).toEqual(['1']);
-      expect(await raw.ttl(`{${key.redisKey}}:ready`)).toBeGreaterThan(0);
-      const started = Date.now();
-      await reader.waitFor(key, { timeoutMs: 5000 });
-      expect(Date.now() - started).toBeLessThan(1000);
-      await writer.evict(key);
-      expect(await raw.exists(key.redisKey, `{${key.redisKey}}:ready`)).toBe(0);
+    test('an ACL user limited to ~app:* can put, waitFor/set, evict and evictBatch (the signal list is inside the prefix)', async () => {
+      await raw.acl('SETUSER', 'app-user', 'reset', 'on', '>app-pw', '~app:*', '+@all');
+      try {
+        // The ACL bites: the old signal name outside the prefix is refused to this user.
+        const limited = new Redis(redis().url, { username: 'app-user', password: 'app-pw' });
+        await expect(limited.rpush('{app:x}:ready', '1')).rejects.toThrow(/NOPERM/);
+        await limited.quit();
+
+        await using connector = new RedisConnector({
+          url: redis().url,
+          username: 'app-user',
+          password: 'app-pw',
+          keyPrefix: 'app:',
+          ttlSeconds: 60,
+        });
+        const put = await connector.put(Buffer.from('put'));
+        const parts = await connector.putParts([Buffer.from('BS\n'), Buffer.from('parts')]);
+        const batch = await connector.putBatch([Buffer.from('b0'), Buffer.from('b1')]);
+        expect(
+          (await connector.getBatch([put, parts, ...batch])).map((v) => Buffer.from(v!).toString()),
+        ).toEqual(['put', 'BS\nparts', 'b0', 'b1']);
+
+        const key = await connector.newKey();
+        const waiting = connector.waitFor(key, { timeoutMs: 10_000 });
+        await until('the waiter blocked', async () => (await blocked()) >= 1);
+        await connector.set(key, Buffer.from('deferred'));
+        await expect(waiting).resolves.toBeUndefined();
+        await expect(connector.waitFor(key, { timeoutMs: 1000 })).resolves.toBeUndefined();
+        expect(await raw.exists(`app:{${key.redisKey}}:ready`)).toBe(1);
+        await connector.evict(key);
+        expect(await raw.exists(key.redisKey, `app:{${key.redisKey}}:ready`)).toBe(0);
+
+        const again = await connector.newKey();
+        await connector.set(again, Buffer.from('again'));
+        await connector.evictBatch([put, parts, ...batch, again]);
+        expect(await raw.keys('app:*')).toEqual([]);
+      } finally {
+        await raw.acl('DELUSER', 'app-user');
+      }
     });
 
-    test('waitFor: a value written by a plain SET (no signal) is seen at the deadline instead of a timeout', async () => {
-      await using connector = new RedisConnector({ url: server.url });
+    test('waitFor does not poll: three blocked waiters cost no server command over 1.2 s', async () => {
+      await using writer = new RedisConnector({ url: redis().url });
+      await using reader = new RedisConnector({ url: redis().url });
+      const key = await writer.newKey();
+      const waiters = Array.from({ length: 3 }, () => reader.waitFor(key, { timeoutMs: 20_000 }));
+      await until('three waiters blocked', async () => (await blocked()) >= 3);
+      const before = await infoField(raw, 'stats', 'total_commands_processed');
+      await sleep(1200);
+      const after = await infoField(raw, 'stats', 'total_commands_processed');
+      // The only command in the window is the first INFO itself (counted once it ran).
+      expect(after - before).toBeLessThanOrEqual(2);
+      await writer.set(key, Buffer.from('ready'));
+      await expect(Promise.all(waiters)).resolves.toEqual([undefined, undefined, undefined]);
+      await writer.evict(key);
+    });
+
+    test('aborting a waitFor while BLMOVE is blocked rejects at once with the reason and unblocks the server', async () => {
+      await using connector = new RedisConnector({ url: redis().url });
       const key = await connector.newKey();
-      const waiting = connector.waitFor(key, { timeoutMs: 300 });
-      await raw.set(key.redisKey, 'python wrote this');
-      await expect(waiting).resolves.toBeUndefined();
-      const other = await connector.newKey();
-      await expect(connector.waitFor(other, { timeoutMs: 50 })).rejects.toBeInstanceOf(
-        FutureTimeoutError,
+      const controller = new AbortController();
+      const waiting = connector.waitFor(key, { signal: controller.signal });
+      const outcome = waiting.then(
+        () => 'resolved',
+        (e: unknown) => e,
       );
-      await connector.evict(key);
+      await until('the waiter blocked', async () => (await blocked()) >= 1);
+      const reason = new Error('caller gave up');
+      const started = Date.now();
+      controller.abort(reason);
+      expect(await outcome).toBe(reason);
+      expect(Date.now() - started).toBeLessThan(200);
+      await until('no blocked client left', async () => (await blocked()) === 0, 1000);
+      expect(await waitConnections()).toBe(0);
     });
 
     test('close() ends a pending waitFor with ConnectorError and leaves no blocked client', async () => {
-      const connector = new RedisConnector({ url: server.url });
+      const connector = new RedisConnector({ url: redis().url });
       const key = await connector.newKey();
       const waiting = connector.waitFor(key);
-      await new Promise((r) => setTimeout(r, 200));
-      expect(Number((await raw.info('clients')).match(/blocked_clients:(\d+)/)![1])).toBe(1);
+      await until('the waiter blocked', async () => (await blocked()) === 1);
       await connector.close();
       await expect(waiting).rejects.toBeInstanceOf(ConnectorError);
       await expect(connector.put(Buffer.from('x'))).rejects.toThrow(/after close\(\)/);
-      await new Promise((r) => setTimeout(r, 100));
-      expect(Number((await raw.info('clients')).match(/blocked_clients:(\d+)/)![1])).toBe(0);
+      await until('no blocked client left', async () => (await blocked()) === 0, 1000);
     });
 
-    test('an injected client is used, not closed, and its password never reaches config()', async () => {
-      const client = new Redis({
-        host: server.host,
-        port: server.port,
-        db: 2,
-        password: undefined,
-        lazyConnect: true,
-      });
-      const connector = new RedisConnector({ client, passwordEnv: 'PROXY_TEST_REDIS_PASSWORD' });
-      const key = await connector.put(Buffer.from('injected'));
-      await client.select(2);
-      expect((await client.getBuffer(key.redisKey))?.toString()).toBe('injected');
-      const { options } = connector.config();
-      expect(options).toMatchObject({
-        host: server.host,
-        port: server.port,
-        db: 2,
-        passwordEnv: 'PROXY_TEST_REDIS_PASSWORD',
-      });
-      expect(options).not.toHaveProperty('password');
-      await connector.evict(key);
-      await connector.close();
-      expect(client.status).toBe('ready');
-      await client.quit();
-    });
+    test.each([
+      ['in the same tick', 0],
+      ['2 ms later', 2],
+      ['10 ms later', 10],
+    ])(
+      'close() %s ends 20 waits at any step (before EXISTS returns, while connecting, blocked) with ConnectorError',
+      async (_when, delayMs) => {
+        const injected = new Redis(redis().url);
+        try {
+          const own = new RedisConnector({ url: redis().url });
+          const borrowed = new RedisConnector({ client: injected });
+          for (const connector of [own, borrowed]) {
+            await connector.exists({ redisKey: 'warm-up' }); // a ready client: close() QUITs it
+            const keys = await Promise.all(Array.from({ length: 20 }, () => connector.newKey()));
+            const outcomes = keys.map((key) =>
+              connector.waitFor(key).then(
+                () => 'resolved',
+                (e: unknown) => e,
+              ),
+            );
+            if (delayMs) await sleep(delayMs);
+            const closing = connector.close();
+            const started = Date.now();
+            const settled = await Promise.race([
+              Promise.all(outcomes),
+              sleep(2000).then(() => 'still pending after 2 s'),
+            ]);
+            expect(Date.now() - started).toBeLessThan(1000);
+            expect(Array.isArray(settled)).toBe(true);
+            for (const outcome of settled as unknown[]) {
+              expect(outcome).toBeInstanceOf(ConnectorError);
+              expect((outcome as Error).message).toMatch(/waitFor|close/);
+            }
+            await closing;
+          }
+          expect(injected.status).toBe('ready');
+          // No dedicated connection is left blocking, or opened after the close.
+          await sleep(100);
+          await until('no blocked client left', async () => (await blocked()) === 0, 1000);
+          expect(await waitConnections()).toBe(0);
+        } finally {
+          await injected.quit();
+        }
+      },
+    );
   },
+  { private: true },
 );

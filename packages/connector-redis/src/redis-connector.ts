@@ -8,7 +8,7 @@ import {
   type WaitOptions,
 } from '@proxy/core';
 import { Cluster, Redis } from 'ioredis';
-import { groupBySlot, keySlot } from './key-slot.js';
+import { groupBySlot } from './key-slot.js';
 import { assertRedisKey, type RedisKey, readySignalKey, redisKeyName } from './redis-key.js';
 import {
   configOptions,
@@ -17,9 +17,10 @@ import {
   type RedisConnectorOptions,
   type ResolvedRedisOptions,
   resolveOptions,
+  ttlMilliseconds,
 } from './redis-options.js';
 import { SetPartsCommand } from './set-parts-command.js';
-import { disconnectOnce, waitForKey } from './wait-for-key.js';
+import { type PendingWait, waitForKey } from './wait-for-key.js';
 
 type Client = Redis | Cluster;
 
@@ -46,7 +47,10 @@ export class RedisConnector implements DeferrableConnector<RedisKey> {
   readonly ttlSeconds: number | undefined;
   private readonly resolved: ResolvedRedisOptions;
   private readonly ownsClient: boolean;
-  private readonly blockers = new Set<Client>();
+  /** `waitFor` calls in progress, ended by `close()`. */
+  private readonly waits = new Set<PendingWait>();
+  /** `ttlSeconds` in whole milliseconds (`SET … PX`), undefined without a TTL. */
+  private readonly ttlMs: number | undefined;
   private closed = false;
 
   constructor(options: RedisConnectorOptions = {}) {
@@ -54,6 +58,7 @@ export class RedisConnector implements DeferrableConnector<RedisKey> {
     const o = this.resolved;
     this.keyPrefix = o.keyPrefix;
     this.ttlSeconds = o.ttlSeconds;
+    this.ttlMs = o.ttlSeconds === undefined ? undefined : ttlMilliseconds(o.ttlSeconds);
     this.address = describeAddress(o);
     if (options.client) {
       this.client = options.client;
@@ -131,10 +136,17 @@ export class RedisConnector implements DeferrableConnector<RedisKey> {
     return `${this.keyPrefix}${randomUUID()}`;
   }
 
+  /** The signal list of a key name (inside the keyPrefix; see `readySignalKey`). */
+  private signalOf(name: string): { name: string; coLocated: boolean } {
+    return readySignalKey(name, this.keyPrefix);
+  }
+
+  // TTLs go out as whole milliseconds (PX): Redis rejects `EX 1.5`, and fractional seconds
+  // are valid options.
   private setArgs(name: string, value: Buffer): Promise<unknown> {
-    return this.ttlSeconds === undefined
+    return this.ttlMs === undefined
       ? this.client.set(name, value)
-      : this.client.set(name, value, 'EX', this.ttlSeconds);
+      : this.client.set(name, value, 'PX', this.ttlMs);
   }
 
   async put(data: Uint8Array): Promise<RedisKey> {
@@ -152,7 +164,7 @@ export class RedisConnector implements DeferrableConnector<RedisKey> {
   async putParts(parts: readonly Uint8Array[]): Promise<RedisKey> {
     if (parts.length === 1) return this.put(parts[0]!);
     const key = { redisKey: this.newName() };
-    const rest = this.ttlSeconds === undefined ? [] : ['EX', String(this.ttlSeconds)];
+    const rest = this.ttlMs === undefined ? [] : ['PX', String(this.ttlMs)];
     const command = new SetPartsCommand(key.redisKey, parts, rest);
     await this.run('put (SET)', key, async () => this.client.sendCommand(command));
     return key;
@@ -173,7 +185,7 @@ export class RedisConnector implements DeferrableConnector<RedisKey> {
 
   async evict(key: RedisKey): Promise<void> {
     const name = this.nameOf(key);
-    const signal = readySignalKey(name);
+    const signal = this.signalOf(name);
     await this.run('evict (DEL)', { redisKey: name }, async () => {
       if (!this.isCluster || signal.coLocated) await this.client.del(name, signal.name);
       else await Promise.all([this.client.del(name), this.client.del(signal.name)]);
@@ -183,7 +195,7 @@ export class RedisConnector implements DeferrableConnector<RedisKey> {
   async evictBatch(keys: RedisKey[]): Promise<void> {
     const keyNames = keys.map((k) => this.nameOf(k));
     if (keyNames.length === 0) return;
-    const names = keyNames.flatMap((name) => [name, readySignalKey(name).name]);
+    const names = keyNames.flatMap((name) => [name, this.signalOf(name).name]);
     await this.run(`evictBatch (DEL ${keys.length} keys)`, undefined, async () => {
       if (!this.isCluster) {
         await this.client.del(...names);
@@ -210,7 +222,7 @@ export class RedisConnector implements DeferrableConnector<RedisKey> {
 
   /**
    * Writes all values in one round trip: one MSET (atomic) without a TTL, one MULTI of
-   * `SET … EX` with one. On a cluster the keys are grouped by hash slot (one MSET/MULTI per
+   * `SET … PX` with one. On a cluster the keys are grouped by hash slot (one MSET/MULTI per
    * slot, auto-pipelined per node); a failed batch deletes what it wrote.
    */
   async putBatch(data: Uint8Array[]): Promise<RedisKey[]> {
@@ -218,11 +230,12 @@ export class RedisConnector implements DeferrableConnector<RedisKey> {
     const names = values.map(() => this.newName());
     if (names.length === 0) return [];
     const write = (indices: number[]): Promise<unknown> => {
-      if (this.ttlSeconds === undefined) {
+      const ttlMs = this.ttlMs;
+      if (ttlMs === undefined) {
         return this.client.mset(indices.flatMap((i) => [names[i]!, values[i]!]));
       }
       const multi = this.client.multi();
-      for (const i of indices) multi.set(names[i]!, values[i]!, 'EX', this.ttlSeconds);
+      for (const i of indices) multi.set(names[i]!, values[i]!, 'PX', ttlMs);
       return multi.exec().then((replies) => {
         const failed = replies?.find(([error]) => error);
         if (!replies || failed) throw failed?.[0] ?? new Error('transaction aborted');
@@ -269,21 +282,22 @@ export class RedisConnector implements DeferrableConnector<RedisKey> {
   async set(key: RedisKey, data: Uint8Array): Promise<void> {
     const name = this.nameOf(key);
     const value = asBuffer(data);
-    const signal = readySignalKey(name);
-    const signalTtl = this.resolved.readySignalTtlSeconds;
+    const signal = this.signalOf(name);
+    // Whole milliseconds, validated at construction: PEXPIRE cannot reject it after the SET ran.
+    const signalTtlMs = ttlMilliseconds(this.resolved.readySignalTtlSeconds);
     await this.run('set (MULTI SET/RPUSH)', { redisKey: name }, async () => {
-      const sameSlot = !this.isCluster || keySlot(name) === keySlot(signal.name);
+      const sameSlot = !this.isCluster || signal.coLocated;
       const multi = this.client.multi();
-      if (this.ttlSeconds === undefined) multi.set(name, value);
-      else multi.set(name, value, 'EX', this.ttlSeconds);
+      if (this.ttlMs === undefined) multi.set(name, value);
+      else multi.set(name, value, 'PX', this.ttlMs);
       if (!sameSlot) {
         await this.execOrThrow(multi);
         const signalOnly = this.client.multi();
-        signalOnly.del(signal.name).rpush(signal.name, '1').expire(signal.name, signalTtl);
+        signalOnly.del(signal.name).rpush(signal.name, '1').pexpire(signal.name, signalTtlMs);
         await this.execOrThrow(signalOnly);
         return;
       }
-      multi.del(signal.name).rpush(signal.name, '1').expire(signal.name, signalTtl);
+      multi.del(signal.name).rpush(signal.name, '1').pexpire(signal.name, signalTtlMs);
       await this.execOrThrow(multi);
     });
   }
@@ -300,14 +314,20 @@ export class RedisConnector implements DeferrableConnector<RedisKey> {
     const name = this.nameOf(key);
     if (this.closed)
       throw new ConnectorError(`RedisConnector (${this.address}): waitFor after close()`);
+    // waitForKey registers the wait in `waits` before its first await, so a close() from now
+    // on ends it whatever step it has reached.
     await waitForKey({
       client: this.client,
       redisKey: name,
-      signalKey: readySignalKey(name).name,
+      signalKey: this.signalOf(name).name,
       timeoutMs: options.timeoutMs,
       signal: options.signal,
-      blockers: this.blockers,
+      waits: this.waits,
       fail: (operation, error) => this.fail(operation, error, { redisKey: name }),
+      closedError: () =>
+        new ConnectorError(
+          `RedisConnector (${this.address}): waitFor key=${formatKey({ redisKey: name })} ended by close()`,
+        ),
       timeoutError: (ms) =>
         new FutureTimeoutError(
           `RedisConnector (${this.address}): key=${formatKey({ redisKey: name })} was not set within ${ms} ms`,
@@ -322,8 +342,9 @@ export class RedisConnector implements DeferrableConnector<RedisKey> {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const blocker of this.blockers) disconnectOnce(blocker);
-    this.blockers.clear();
+    // Each pending wait rejects at once and closes its dedicated connection (or never opens one).
+    for (const wait of [...this.waits]) wait.end();
+    this.waits.clear();
     if (!this.ownsClient) return;
     if (this.client.status === 'ready') {
       try {

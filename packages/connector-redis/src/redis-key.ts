@@ -1,5 +1,5 @@
 import { formatKey, InvalidKeyError } from '@proxy/core';
-import { hashTag } from './key-slot.js';
+import { hashTag, keySlot } from './key-slot.js';
 
 /** A RedisConnector key: the full Redis key name (prefix included), as ProxyStore's `RedisKey(redis_key)`. */
 export interface RedisKey {
@@ -50,12 +50,23 @@ export function assertRedisKey(key: unknown, keyPrefix: string): asserts key is 
 }
 
 /**
- * The companion list that signals "the value of `redisKey` was written" to `waitFor`. It
- * shares the key's hash slot (through a hash tag) so value and signal go in one MULTI even
- * on a cluster; `coLocated` is false for the rare foreign names where that is impossible.
+ * The companion list that signals "the value of `redisKey` was written" to `waitFor`.
+ *
+ * It lives inside the connector's namespace (it starts with `keyPrefix`, as the key does), so
+ * an ACL user limited to `~<prefix>*` can use it and it never clobbers a name outside the
+ * prefix. It shares the key's hash slot whenever possible, so value and signal go in one
+ * MULTI even on a cluster:
+ *
+ * - a key with a hash tag (`app:{job}x`) gets `<key>:ready`: same tag, same slot;
+ * - any other key gets `<keyPrefix>{<key>}:ready`, whose hash tag is the whole key name;
+ * - `coLocated` is false for the rare foreign names where neither works (`a{}b`: braces that
+ *   do not form a tag); `set` then writes value and signal in two steps.
  */
-export function readySignalKey(redisKey: string): { name: string; coLocated: boolean } {
-  if (hashTag(redisKey) !== undefined) return { name: `${redisKey}:ready`, coLocated: true };
-  const name = `{${redisKey}}:ready`;
-  return { name, coLocated: hashTag(name) === redisKey };
+export function readySignalKey(
+  redisKey: string,
+  keyPrefix = '',
+): { name: string; coLocated: boolean } {
+  const name =
+    hashTag(redisKey) !== undefined ? `${redisKey}:ready` : `${keyPrefix}{${redisKey}}:ready`;
+  return { name, coLocated: keySlot(name) === keySlot(redisKey) };
 }

@@ -6,14 +6,22 @@ export interface RedisNodeAddress {
   port: number;
 }
 
-/** TLS settings as plain JSON (PEM strings), so they survive `config()`. `true` means default TLS. */
+/**
+ * TLS settings as plain JSON (PEM strings). `true` means default TLS. `config()` carries all of
+ * them except the private key material (`key`, `pfx`, `passphrase`): give `tlsKeyEnv` so a
+ * rebuilt connector can still present a client certificate.
+ */
 export interface RedisTlsOptions {
   ca?: string;
   cert?: string;
+  /** The client certificate's private key (PEM). Never copied into `config()`. */
   key?: string;
   servername?: string;
   rejectUnauthorized?: boolean;
 }
+
+/** TLS fields that hold private key material: used to connect, never copied into `config()`. */
+const TLS_SECRET_FIELDS = ['key', 'pfx', 'passphrase'] as const;
 
 export interface RedisConnectorOptions {
   /** `redis://[user[:password]@]host[:port][/db]` or `rediss://…` (TLS). Excludes host/port/cluster. */
@@ -30,9 +38,14 @@ export interface RedisConnectorOptions {
   /** Logical database (standalone only). Default 0. */
   db?: number;
   tls?: boolean | RedisTlsOptions;
+  /**
+   * Name of an environment variable holding the TLS client key (PEM), read where the
+   * connector is built; `config()` carries only the name. Needs `tls` (or `rediss://`).
+   */
+  tlsKeyEnv?: string;
   /** Prepended to every key this connector creates. Default none: keys are bare uuids, as ProxyStore writes them. */
   keyPrefix?: string;
-  /** Expiry set on every value written (a safety net against leaks). Default none. */
+  /** Expiry set on every value written (a safety net against leaks); fractions allowed (sent as ms). Default none. */
   ttlSeconds?: number;
   /** Startup nodes of a Redis Cluster; uses ioredis `Cluster`. Excludes url/host/port/db. */
   cluster?: RedisNodeAddress[];
@@ -46,7 +59,7 @@ export interface RedisConnectorOptions {
   maxRetriesPerRequest?: number;
   /** Upper bound of the reconnect backoff (50 ms, 100 ms, … up to this). Default 1000 ms. */
   reconnectMaxDelayMs?: number;
-  /** Lifetime of the `waitFor` signal list written by `set`. Default 60 s. */
+  /** Lifetime of the `waitFor` signal list written by `set`; fractions allowed (sent as ms). Default 60 s. */
   readySignalTtlSeconds?: number;
 }
 
@@ -59,6 +72,7 @@ export interface ResolvedRedisOptions {
   passwordEnv?: string;
   db: number;
   tls?: RedisTlsOptions;
+  tlsKeyEnv?: string;
   keyPrefix: string;
   ttlSeconds?: number;
   cluster?: RedisNodeAddress[];
@@ -85,6 +99,40 @@ function positive(name: string, value: number | undefined, allowZero = false): v
   }
 }
 
+/** The largest expiry (in seconds) whose millisecond count stays an exact integer. */
+const MAX_TTL_SECONDS = Math.floor(Number.MAX_SAFE_INTEGER / 1000);
+
+/**
+ * A TTL in seconds as the whole milliseconds sent with `PX` / `PEXPIRE` (Redis takes only
+ * integers; `EX 1.5` is an error): rounded, and at least 1 ms so a tiny positive TTL never
+ * becomes 0 (which `PEXPIRE` treats as "delete now" and `SET … PX` rejects).
+ */
+export function ttlMilliseconds(seconds: number): number {
+  return Math.max(1, Math.round(seconds * 1000));
+}
+
+function ttl(name: string, value: number | undefined): void {
+  positive(name, value);
+  if (value !== undefined && value > MAX_TTL_SECONDS)
+    throw new TypeError(
+      `RedisConnector option ${name} must be at most ${MAX_TTL_SECONDS} seconds; got ${value}`,
+    );
+}
+
+function envName(name: string, value: unknown): void {
+  if (value !== undefined && (typeof value !== 'string' || !value))
+    throw new TypeError(
+      `RedisConnector option ${name} must be the name of an environment variable`,
+    );
+}
+
+/** A URL's host without the brackets of an IPv6 literal (`[::1]` → `::1`). */
+function urlHost(parsed: URL): string | undefined {
+  const host = parsed.hostname;
+  if (!host) return undefined;
+  return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+}
+
 function parseUrl(url: string): Partial<ResolvedRedisOptions> {
   let parsed: URL;
   try {
@@ -101,7 +149,7 @@ function parseUrl(url: string): Partial<ResolvedRedisOptions> {
   if (db !== undefined && !Number.isInteger(db))
     throw new TypeError(`RedisConnector url has a bad database number: ${url}`);
   return {
-    host: parsed.hostname || undefined,
+    host: urlHost(parsed),
     port: parsed.port ? Number(parsed.port) : undefined,
     username: parsed.username ? decodeURIComponent(parsed.username) : undefined,
     password: parsed.password ? decodeURIComponent(parsed.password) : undefined,
@@ -184,23 +232,17 @@ export function resolveOptions(options: RedisConnectorOptions): ResolvedRedisOpt
   }
   if (options.keyPrefix !== undefined && typeof options.keyPrefix !== 'string')
     throw new TypeError('RedisConnector option keyPrefix must be a string');
-  if (
-    options.passwordEnv !== undefined &&
-    (typeof options.passwordEnv !== 'string' || !options.passwordEnv)
-  ) {
-    throw new TypeError(
-      'RedisConnector option passwordEnv must be the name of an environment variable',
-    );
-  }
+  envName('passwordEnv', options.passwordEnv);
+  envName('tlsKeyEnv', options.tlsKeyEnv);
   if (options.password !== undefined && options.passwordEnv !== undefined)
     throw new TypeError('RedisConnector: give password or passwordEnv, not both');
   positive('port', options.port);
-  positive('ttlSeconds', options.ttlSeconds);
+  ttl('ttlSeconds', options.ttlSeconds);
   positive('connectTimeoutMs', options.connectTimeoutMs);
   positive('commandTimeoutMs', options.commandTimeoutMs, true);
   positive('maxRetriesPerRequest', options.maxRetriesPerRequest, true);
   positive('reconnectMaxDelayMs', options.reconnectMaxDelayMs);
-  positive('readySignalTtlSeconds', options.readySignalTtlSeconds);
+  ttl('readySignalTtlSeconds', options.readySignalTtlSeconds);
   if (options.db !== undefined && (!Number.isInteger(options.db) || options.db < 0)) {
     throw new TypeError(
       `RedisConnector option db must be a non-negative integer; got ${options.db}`,
@@ -208,8 +250,23 @@ export function resolveOptions(options: RedisConnectorOptions): ResolvedRedisOpt
   }
   const base = client ? fromClient(client) : url !== undefined ? parseUrl(url) : {};
   const password = options.password ?? base.password;
+  if (
+    options.tls !== undefined &&
+    typeof options.tls !== 'boolean' &&
+    (typeof options.tls !== 'object' || options.tls === null || Array.isArray(options.tls))
+  ) {
+    throw new TypeError('RedisConnector option tls must be true, false or an object');
+  }
   const tls =
     options.tls === true ? {} : options.tls === false ? undefined : (options.tls ?? base.tls);
+  if (options.tlsKeyEnv !== undefined) {
+    if (!tls)
+      throw new TypeError(
+        'RedisConnector option tlsKeyEnv needs TLS: set tls (or use a rediss:// url)',
+      );
+    if (tls.key !== undefined)
+      throw new TypeError('RedisConnector: give tls.key or tlsKeyEnv, not both');
+  }
   return {
     host: options.host ?? base.host ?? '127.0.0.1',
     port: options.port ?? base.port ?? 6379,
@@ -218,6 +275,7 @@ export function resolveOptions(options: RedisConnectorOptions): ResolvedRedisOpt
     passwordEnv: options.passwordEnv,
     db: options.db ?? base.db ?? 0,
     tls,
+    tlsKeyEnv: options.tlsKeyEnv,
     keyPrefix: options.keyPrefix ?? '',
     ttlSeconds: options.ttlSeconds,
     cluster: cluster?.map((n) => ({ host: n.host, port: n.port })) ?? base.cluster,
@@ -230,17 +288,29 @@ export function resolveOptions(options: RedisConnectorOptions): ResolvedRedisOpt
   };
 }
 
+function fromEnv(option: string, variable: string): string {
+  const value = process.env[variable];
+  if (value === undefined) {
+    throw new TypeError(
+      `RedisConnector: environment variable ${variable} (${option}) is not set in this process`,
+    );
+  }
+  return value;
+}
+
 /** The password to send: the literal one, else the named environment variable's value. */
 export function effectivePassword(o: ResolvedRedisOptions): string | undefined {
   if (o.password !== undefined) return o.password;
   if (o.passwordEnv === undefined) return undefined;
-  const value = process.env[o.passwordEnv];
-  if (value === undefined) {
-    throw new TypeError(
-      `RedisConnector: environment variable ${o.passwordEnv} (passwordEnv) is not set in this process`,
-    );
-  }
-  return value;
+  return fromEnv('passwordEnv', o.passwordEnv);
+}
+
+/** The TLS settings to connect with: the given ones, plus the key read from `tlsKeyEnv`. */
+export function effectiveTls(o: ResolvedRedisOptions): Record<string, unknown> | undefined {
+  if (!o.tls) return undefined;
+  const tls: Record<string, unknown> = { ...o.tls };
+  if (o.tlsKeyEnv !== undefined) tls.key = fromEnv('tlsKeyEnv', o.tlsKeyEnv);
+  return tls;
 }
 
 /** The ioredis options of a connection this connector owns (per node, for a cluster). */
@@ -248,7 +318,7 @@ export function ioredisOptions(o: ResolvedRedisOptions): RedisOptions {
   return {
     username: o.username,
     password: effectivePassword(o),
-    tls: o.tls ? { ...o.tls } : undefined,
+    tls: effectiveTls(o),
     connectTimeout: o.connectTimeoutMs,
     commandTimeout: o.commandTimeoutMs > 0 ? o.commandTimeoutMs : undefined,
     maxRetriesPerRequest: o.maxRetriesPerRequest,
@@ -271,7 +341,13 @@ export function configOptions(o: ResolvedRedisOptions): Record<string, unknown> 
   if (o.username !== undefined) out.username = o.username;
   if (o.literalPassword) out.password = o.password;
   if (o.passwordEnv !== undefined) out.passwordEnv = o.passwordEnv;
-  if (o.tls) out.tls = Object.keys(o.tls).length ? { ...o.tls } : true;
+  if (o.tls) {
+    // Private key material never travels; tlsKeyEnv (below) names where to find the key.
+    const tls: Record<string, unknown> = { ...o.tls };
+    for (const field of TLS_SECRET_FIELDS) delete tls[field];
+    out.tls = Object.keys(tls).length ? tls : true;
+  }
+  if (o.tlsKeyEnv !== undefined) out.tlsKeyEnv = o.tlsKeyEnv;
   if (o.keyPrefix) out.keyPrefix = o.keyPrefix;
   if (o.ttlSeconds !== undefined) out.ttlSeconds = o.ttlSeconds;
   out.connectTimeoutMs = o.connectTimeoutMs;
@@ -284,6 +360,10 @@ export function configOptions(o: ResolvedRedisOptions): Record<string, unknown> 
 
 /** Where the connector talks to, for error messages (never includes the password). */
 export function describeAddress(o: ResolvedRedisOptions): string {
-  if (o.cluster) return `redis-cluster://${o.cluster.map((n) => `${n.host}:${n.port}`).join(',')}`;
-  return `${o.tls ? 'rediss' : 'redis'}://${o.host}:${o.port}/${o.db}`;
+  // An IPv6 literal is written in brackets, as in a URL.
+  const hostPort = (host: string, port: number) =>
+    `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  if (o.cluster)
+    return `redis-cluster://${o.cluster.map((n) => hostPort(n.host, n.port)).join(',')}`;
+  return `${o.tls ? 'rediss' : 'redis'}://${hostPort(o.host, o.port)}/${o.db}`;
 }
