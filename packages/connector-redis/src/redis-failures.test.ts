@@ -1,11 +1,4 @@
-import { once } from 'node:events';
-import {
-  describeWithService,
-  REDIS_INSTALL_HINT,
-  type RedisServer,
-  redisServerAvailable,
-  startRedisServer,
-} from '@proxy/connector-test-suite';
+import { describeWithRedis, type RedisServer } from '@proxy/connector-test-suite';
 import { ConnectorError } from '@proxy/core';
 import { Redis } from 'ioredis';
 import { RedisConnector } from './redis-connector.js';
@@ -14,21 +7,41 @@ function value(i: number, size: number): Buffer {
   return Buffer.alloc(size, `${i}:`);
 }
 
-describeWithService(
-  'redis-server',
-  redisServerAvailable(),
-  REDIS_INSTALL_HINT,
+/**
+ * Counts connection drops of `connector` that cut an operation short: the connection closed
+ * while one of the operations passed to `track` was still waiting for its reply.
+ */
+function cutCounter(connector: RedisConnector) {
+  const pending = new Set<Promise<unknown>>();
+  const counts = { drops: 0, cuts: 0 };
+  connector.client.on('close', () => {
+    counts.drops++;
+    if (pending.size > 0) counts.cuts++;
+  });
+  return {
+    counts,
+    track<T>(operation: Promise<T>): Promise<T> {
+      pending.add(operation);
+      const done = () => pending.delete(operation);
+      operation.then(done, done);
+      return operation;
+    },
+  };
+}
+
+// Private: these tests stop, pause and restart the server (REDIS_URL cannot stand in for it).
+describeWithRedis(
   'RedisConnector when the server fails',
-  () => {
+  (redis) => {
     let server: RedisServer;
 
-    beforeEach(async () => {
-      // Private: these tests stop, pause and restart the server.
-      server = await startRedisServer({ private: true });
+    beforeEach(() => {
+      server = redis();
     });
 
     afterEach(async () => {
-      await server?.stop();
+      // The next test gets a fresh, empty server on the same port.
+      await server.restart!();
     });
 
     test('server stopped mid-run: ConnectorError naming the address within the timeout; after restart the same connector works', async () => {
@@ -56,10 +69,12 @@ describeWithService(
       );
 
       await server.restart!();
-      // The client reconnects on its own (backoff capped at reconnectMaxDelayMs): no new
-      // connector, and the first operation once it is back succeeds.
-      if (connector.client.status !== 'ready') await once(connector.client, 'ready');
+      // The client reconnects on its own (backoff capped at reconnectMaxDelayMs, 1 s): no new
+      // connector, and the first operation, issued at once, waits in ioredis's queue for the
+      // reconnection and succeeds.
+      const restarted = Date.now();
       const after = await connector.put(Buffer.from('after'));
+      expect(Date.now() - restarted).toBeLessThan(1500);
       expect(Buffer.from((await connector.get(after))!).toString()).toBe('after');
       const parts = await connector.putParts([Buffer.from('BS\n'), Buffer.from('after')]);
       expect(Buffer.from((await connector.get(parts))!).toString()).toBe('BS\nafter');
@@ -93,12 +108,14 @@ describeWithService(
       const values = Array.from({ length: 1000 }, (_, i) => value(i, size));
       const keys = await connector.putBatch(values);
       const outcomes = { ok: 0, failed: 0 };
-      let dropped = 0;
-      connector.client.on('close', () => dropped++);
+      const { counts, track } = cutCounter(connector);
+      let rounds = 0;
       try {
-        for (let round = 0; round < 12; round++) {
-          const reading = connector.getBatch(keys);
-          const writing = connector.putBatch(values.slice(0, 200));
+        // At least 12 rounds, and on until a kill really landed while a batch was in flight.
+        for (; rounds < 12 || (counts.cuts === 0 && rounds < 100); rounds++) {
+          const round = rounds;
+          const reading = track(connector.getBatch(keys));
+          const writing = track(connector.putBatch(values.slice(0, 200)));
           await new Promise((r) => setTimeout(r, round % 4));
           await raw.client('KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
           const [read, written] = await Promise.allSettled([reading, writing]);
@@ -120,9 +137,10 @@ describeWithService(
             await connector.evictBatch(written.value);
           }
         }
-        expect(outcomes.ok + outcomes.failed).toBe(24);
-        // Every round really cut the connector's connection.
-        expect(dropped).toBeGreaterThanOrEqual(12);
+        expect(outcomes.ok + outcomes.failed).toBe(2 * rounds);
+        // Every round dropped the connector's connection, and some drop cut a batch short.
+        expect(counts.drops).toBeGreaterThanOrEqual(rounds);
+        expect(counts.cuts).toBeGreaterThanOrEqual(1);
         // Killed or not, the connector keeps working.
         const again = await connector.getBatch(keys.slice(0, 3));
         expect(again.every((got, i) => got !== null && Buffer.from(got).equals(values[i]!))).toBe(
@@ -132,33 +150,66 @@ describeWithService(
         await raw.quit();
       }
     });
-  },
-);
 
-describeWithService(
-  'redis-server',
-  redisServerAvailable(),
-  REDIS_INSTALL_HINT,
-  'RedisConnector with AUTH',
-  () => {
-    test('a password authenticates; a missing one is a ConnectorError naming the address', async () => {
-      const server = await startRedisServer({
-        private: true,
-        args: ['--requirepass', 'secret-pw'],
-      });
+    test('CLIENT KILL during concurrent 1 MB putParts with TTL: every resolved key holds exactly its bytes', async () => {
+      const raw = new Redis(server.url);
+      await using connector = new RedisConnector({ url: server.url, ttlSeconds: 60 });
+      const header = Buffer.from('BS\n');
+      const { counts, track } = cutCounter(connector);
+      let stored = 0;
+      let failed = 0;
       try {
-        await using good = new RedisConnector({ url: server.url, password: 'secret-pw' });
-        const key = await good.put(Buffer.from('authed'));
-        expect(Buffer.from((await good.get(key))!).toString()).toBe('authed');
-        await using bad = new RedisConnector({ url: server.url, maxRetriesPerRequest: 0 });
-        const error = await bad.get(key).catch((e: unknown) => e);
-        expect(error).toBeInstanceOf(ConnectorError);
-        expect((error as Error).message).toContain(`127.0.0.1:${server.port}`);
-        expect((error as Error).message).toMatch(/NOAUTH|auth/i);
-        expect((error as Error).message).not.toContain('secret-pw');
+        for (let round = 0; round < 4 || (counts.cuts === 0 && round < 40); round++) {
+          const payloads = Array.from({ length: 12 }, (_, i) =>
+            Buffer.alloc(1024 * 1024, `${round}/${i}:`),
+          );
+          const puts = payloads.map((p) => track(connector.putParts([header, p])));
+          await new Promise((r) => setTimeout(r, round % 3));
+          await raw.client('KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
+          const results = await Promise.allSettled(puts);
+          for (const [i, result] of results.entries()) {
+            if (result.status === 'rejected') {
+              expect(result.reason).toBeInstanceOf(ConnectorError);
+              failed++;
+              continue;
+            }
+            const got = await raw.getBuffer(result.value.redisKey);
+            expect(got?.length).toBe(header.length + payloads[i]!.length);
+            expect(got!.subarray(0, header.length).equals(header)).toBe(true);
+            expect(got!.subarray(header.length).equals(payloads[i]!)).toBe(true);
+            const pttl = await raw.pttl(result.value.redisKey);
+            expect(pttl).toBeGreaterThan(0);
+            expect(pttl).toBeLessThanOrEqual(60_000);
+            stored++;
+          }
+          await raw.flushall();
+        }
+        expect(counts.cuts).toBeGreaterThanOrEqual(1);
+        expect(stored).toBeGreaterThan(0);
+        expect(stored + failed).toBeGreaterThanOrEqual(48);
       } finally {
-        await server.stop();
+        await raw.quit();
       }
     });
   },
+  { private: true },
+);
+
+describeWithRedis(
+  'RedisConnector with AUTH',
+  (redis) => {
+    test('a password authenticates; a missing one is a ConnectorError naming the address', async () => {
+      const server = redis();
+      await using good = new RedisConnector({ url: server.url, password: 'secret-pw' });
+      const key = await good.put(Buffer.from('authed'));
+      expect(Buffer.from((await good.get(key))!).toString()).toBe('authed');
+      await using bad = new RedisConnector({ url: server.url, maxRetriesPerRequest: 0 });
+      const error = await bad.get(key).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ConnectorError);
+      expect((error as Error).message).toContain(`127.0.0.1:${server.port}`);
+      expect((error as Error).message).toMatch(/NOAUTH|auth/i);
+      expect((error as Error).message).not.toContain('secret-pw');
+    });
+  },
+  { private: true, args: ['--requirepass', 'secret-pw'] },
 );
