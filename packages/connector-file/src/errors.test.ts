@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { thrown } from '@proxy/connector-test-suite';
 import { ConnectorError } from '@proxy/core';
 import { FileConnector } from './file-connector.js';
 import { readFdAsync, readFdSync } from './object-read.js';
@@ -9,19 +10,10 @@ import { removeTempDirs, tempDir } from './test-dirs.js';
 
 afterAll(() => removeTempDirs());
 
-function caught(fn: () => unknown): Error {
-  try {
-    fn();
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected an error');
-}
-
 test('a store directory whose parent does not exist: ConnectorError naming both paths', () => {
   const parent = path.join(tempDir(), 'not-mounted');
   const storeDir = path.join(parent, 'store');
-  const error = caught(() => new FileConnector({ storeDir }));
+  const error = thrown(() => new FileConnector({ storeDir }));
   expect(error).toBeInstanceOf(ConnectorError);
   expect(error.message).toContain(storeDir);
   expect(error.message).toContain(`parent ${parent} does not exist`);
@@ -32,7 +24,7 @@ test('a store directory whose parent does not exist: ConnectorError naming both 
 test('a store directory that is a file: ConnectorError naming the path', () => {
   const storeDir = path.join(tempDir(), 'a-file');
   fs.writeFileSync(storeDir, '');
-  const error = caught(() => new FileConnector({ storeDir }));
+  const error = thrown(() => new FileConnector({ storeDir }));
   expect(error).toBeInstanceOf(ConnectorError);
   expect(error.message).toContain(`${storeDir} exists but is not a directory`);
 });
@@ -135,7 +127,7 @@ describe('a file removed under a reader', () => {
       fs.unlinkSync(data);
       const failures = [
         await c.get(key).catch((e: Error) => e),
-        caught(() => c.getSync(key)),
+        thrown(() => c.getSync(key)),
         await new FileConnector({ storeDir: c.storeDir, syncBelowBytes: 0 })
           .get(key)
           .catch((e: Error) => e),
@@ -164,7 +156,7 @@ describe('a file removed under a reader', () => {
     // A directory where the data file should be: open works, read fails with EISDIR.
     fs.mkdirSync(path.join(c.storeDir, key.filename));
     fs.writeFileSync(path.join(c.storeDir, `${key.filename}.ready`), '');
-    for (const error of [await c.get(key).catch((e: Error) => e), caught(() => c.getSync(key))]) {
+    for (const error of [await c.get(key).catch((e: Error) => e), thrown(() => c.getSync(key))]) {
       expect(error).toBeInstanceOf(ConnectorError);
       expect((error as Error).message).toContain(path.join(c.storeDir, key.filename));
       expect(((error as Error).cause as NodeJS.ErrnoException).code).toBe('EISDIR');

@@ -17,3 +17,4 @@ export {
 } from './redis-server.js';
 export { type NodeResult, type RunNodeOptions, runNode } from './run-node.js';
 export { describeWithService, requireService } from './service.js';
+export { thrown } from './thrown.js';

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { thrown } from '@proxy/connector-test-suite';
 import type { Connector } from './connector.js';
 import { requireDeferrable } from './deferrable.js';
 import * as errors from './errors.js';
@@ -17,16 +18,6 @@ import { stopSyncBridge } from './sync-bridge.js';
 const { AsyncDirConnector } = require('./fixtures/async-dir-connector.cjs');
 
 afterAll(() => stopSyncBridge());
-
-/** The error `fn` throws; fails the test if it returns. */
-function thrown(fn: () => unknown): Error {
-  try {
-    fn();
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('unreachable: expected a throw');
-}
 
 /** The error `promise` rejects with; fails the test if it fulfils. */
 async function rejected(promise: Promise<unknown>): Promise<Error> {

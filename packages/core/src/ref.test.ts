@@ -1,3 +1,4 @@
+import { thrown } from '@proxy/connector-test-suite';
 import type { ConnectorKey } from './connector.js';
 import {
   MutableBorrowError,
@@ -34,15 +35,6 @@ function keyOf(proxy: unknown): ConnectorKey {
 /** Serializes and deserializes, as sending a value to another process does. */
 function send<T>(value: T): T {
   return deserialize(serialize(value)) as T;
-}
-
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a throw');
 }
 
 describeEachBackend('ownership', (backend) => {

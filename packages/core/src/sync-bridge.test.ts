@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { thrown } from '@proxy/connector-test-suite';
 import { ConnectorError, ProxyResolveTimeoutError } from './errors.js';
 import { getFactory, isResolved } from './proxy.js';
 import { deserialize, serialize } from './serialize.js';
@@ -11,16 +12,6 @@ import { fetchSync, stopSyncBridge } from './sync-bridge.js';
 
 // A connector without getSync, loaded by absolute path in the bridge worker.
 const { AsyncDirConnector } = require('./fixtures/async-dir-connector.cjs');
-
-/** The error `fn` throws; fails the test if it returns. */
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('unreachable: expected a throw');
-}
 
 let dir: string;
 beforeEach(() => {

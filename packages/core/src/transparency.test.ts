@@ -10,6 +10,7 @@ import path from 'node:path';
 import { inspect } from 'node:util';
 import v8 from 'node:v8';
 import { MessageChannel as WorkerChannel } from 'node:worker_threads';
+import { thrown } from '@proxy/connector-test-suite';
 import { LambdaFactory } from './factory.js';
 import { keyId } from './keys.js';
 import { LocalConnector } from './local-connector.js';
@@ -17,16 +18,6 @@ import { createProxy, extract, getFactory, isResolved, shapeOf } from './proxy.j
 import { deserialize, serialize } from './serialize.js';
 import { Store } from './store.js';
 import type { StoreFactory } from './store-factory.js';
-
-/** The error `fn` throws; fails the test if it returns. */
-function thrownBy(fn: () => unknown): Error {
-  try {
-    fn();
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('unreachable: expected a throw');
-}
 
 class Account {
   #balance: number;
@@ -267,19 +258,19 @@ describe('documented limits (see README "What a proxy cannot do")', () => {
   test('structuredClone / postMessage of a proxy throw DataCloneError; cloning extract(p) works', () => {
     const p = proxyOf('object');
     // A DOMException from Node's realm, not jest's: match its name and legacy code.
-    const cloneError = thrownBy(() => structuredClone(p));
+    const cloneError = thrown(() => structuredClone(p));
     expect(cloneError).toMatchObject({ name: 'DataCloneError', code: 25 });
     expect(cloneError.message).toMatch(/could not be cloned/);
     expect(structuredClone(extract(p))).toEqual(targets.object!());
     const { port1, port2 } = new MessageChannel();
     try {
-      expect(thrownBy(() => port1.postMessage(p))).toMatchObject({
+      expect(thrown(() => port1.postMessage(p))).toMatchObject({
         name: 'DataCloneError',
         code: 25,
       });
       const threads = new WorkerChannel();
       try {
-        expect(thrownBy(() => threads.port1.postMessage(p))).toMatchObject({
+        expect(thrown(() => threads.port1.postMessage(p))).toMatchObject({
           name: 'DataCloneError',
           code: 25,
         });
@@ -294,13 +285,13 @@ describe('documented limits (see README "What a proxy cannot do")', () => {
 
   test('v8.serialize of a proxy throws a plain Error (not DataCloneError); v8.serialize(extract(p)) works', () => {
     const p = proxyOf('object');
-    const error = thrownBy(() => v8.serialize(p));
+    const error = thrown(() => v8.serialize(p));
     expect(error.name).toBe('Error');
     expect(error.constructor.name).toBe('Error');
     expect(error.message).toMatch(/^(#<Object>|\[object Object\]) could not be cloned\.$/);
     expect(v8.deserialize(v8.serialize(extract(p)))).toEqual(targets.object!());
     const bytes = proxyOf('Buffer');
-    expect(thrownBy(() => v8.serialize(bytes)).message).toMatch(/could not be cloned/);
+    expect(thrown(() => v8.serialize(bytes)).message).toMatch(/could not be cloned/);
     expect(Buffer.from(v8.deserialize(v8.serialize(extract(bytes)))).toString()).toBe(
       'hello proxy',
     );
@@ -309,10 +300,10 @@ describe('documented limits (see README "What a proxy cannot do")', () => {
   test('native APIs demanding a real Buffer reject a proxied one with TypeError; extract(p) works', () => {
     const p = proxyOf('Buffer');
     // (Node's own TypeError class differs from jest's sandbox one, so match name and message.)
-    const concat = thrownBy(() => Buffer.concat([p]));
+    const concat = thrown(() => Buffer.concat([p]));
     expect(concat.name).toBe('TypeError');
     expect(concat.message).toMatch(/must be an instance of Buffer or Uint8Array/);
-    const decode = thrownBy(() => new TextDecoder().decode(p));
+    const decode = thrown(() => new TextDecoder().decode(p));
     expect(decode.name).toBe('TypeError');
     expect(decode.message).toMatch(/must be an instance of (ArrayBuffer|SharedArrayBuffer|Buffer)/);
     expect(Buffer.concat([extract(p)]).toString()).toBe('hello proxy');
@@ -326,7 +317,7 @@ describe('documented limits (see README "What a proxy cannot do")', () => {
       const file = path.join(dir, 'out');
       const fd = fs.openSync(file, 'w');
       try {
-        const write = thrownBy(() => fs.writeSync(fd, p));
+        const write = thrown(() => fs.writeSync(fd, p));
         expect(write).toMatchObject({ name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' });
         expect(write.message).toMatch(/"buffer" argument must be/);
         expect(fs.writeSync(fd, extract(p))).toBe(11);
@@ -334,7 +325,7 @@ describe('documented limits (see README "What a proxy cannot do")', () => {
         fs.closeSync(fd);
       }
       expect(fs.readFileSync(file, 'utf8')).toBe('hello proxy');
-      const writeFile = thrownBy(() => fs.writeFileSync(file, p));
+      const writeFile = thrown(() => fs.writeFileSync(file, p));
       expect(writeFile).toMatchObject({ name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' });
       expect(writeFile.message).toMatch(/"data" argument must be/);
       expect(fs.readFileSync(file, 'utf8')).toBe('hello proxy');
@@ -347,14 +338,14 @@ describe('documented limits (see README "What a proxy cannot do")', () => {
 
   test('crypto rejects a proxied Buffer or typed array with TypeError; extract(p) hashes it', () => {
     const p = proxyOf('Buffer');
-    const hash = thrownBy(() => createHash('sha256').update(p));
+    const hash = thrown(() => createHash('sha256').update(p));
     expect(hash).toMatchObject({ name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' });
     expect(hash.message).toMatch(/"data" argument must be/);
     expect(createHash('sha256').update(extract(p)).digest('hex')).toBe(
       createHash('sha256').update('hello proxy').digest('hex'),
     );
     const floats = proxyOf('Float64Array');
-    expect(thrownBy(() => createHash('sha256').update(floats))).toMatchObject({
+    expect(thrown(() => createHash('sha256').update(floats))).toMatchObject({
       name: 'TypeError',
       code: 'ERR_INVALID_ARG_TYPE',
     });
