@@ -8,7 +8,7 @@ import {
   redisServerAvailable,
   startRedisServer,
 } from '@proxy/connector-test-suite';
-import { extract, isProxy } from '@proxy/core';
+import { extract, isProxy, serialize } from '@proxy/core';
 import { BullMQExecutor } from './bullmq-executor.js';
 import {
   PayloadTooLargeError,
@@ -29,6 +29,10 @@ const fail = task<(message: string) => never>(FIXTURES, 'fail');
 const failWithCode = task<(message: string) => never>(FIXTURES, 'failWithCode');
 const sum = task<(a: number, b: number) => number>(FIXTURES, 'sum');
 const crash = task<(code: number) => never>(FIXTURES, 'crash');
+const inspectArgs = task<(...args: unknown[]) => { proxy: boolean; type: string }[]>(
+  FIXTURES,
+  'inspectArgs',
+);
 const sleep = task<(ms: number, value: string) => string>(FIXTURES, 'sleep');
 
 const TEN_MB = 10 * 1024 * 1024;
@@ -111,6 +115,34 @@ describeWithService(
         expect(data.length).toBeLessThan(4096);
         expect(JSON.parse(data).export).toBe('length');
         // The proxied input was evicted once the job finished.
+        expect(files()).toEqual([]);
+      } finally {
+        cleanup();
+      }
+    });
+
+    it('proxies arguments by their real serialized size at the maxInlineBytes boundary', async () => {
+      const { store, cleanup, files } = fileStore('bullmq-boundary');
+      try {
+        const bull = new BullMQExecutor({ queueName, connection });
+        const limit = bull.maxInlineBytes;
+        await using executor = new StoreExecutor(bull, store, { shouldProxy: ProxyNever });
+        // The largest Buffer whose argument list (framing included) still fits by value.
+        let fits = limit;
+        while (serialize([Buffer.alloc(fits)]).byteLength > limit) fits--;
+        expect(fits).toBeLessThan(limit);
+        const proxied = async (...args: unknown[]) =>
+          (await executor.submit(inspectArgs, ...args)).map((a) => a.proxy);
+        expect(await proxied(Buffer.alloc(fits))).toEqual([false]);
+        expect(await proxied(Buffer.alloc(fits + 1))).toEqual([true]);
+        expect(await proxied(Buffer.alloc(limit))).toEqual([true]);
+        // Two halves: their contents alone fit exactly, with framing they do not; one is proxied.
+        expect((await proxied(Buffer.alloc(limit / 2), Buffer.alloc(limit / 2))).sort()).toEqual([
+          false,
+          true,
+        ]);
+        expect(await proxied('x'.repeat(limit - 4))).toEqual([true]);
+        expect(await executor.submit(length, Buffer.alloc(limit, 1))).toBe(limit);
         expect(files()).toEqual([]);
       } finally {
         cleanup();

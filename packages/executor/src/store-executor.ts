@@ -6,6 +6,7 @@ import {
   proxyState,
   type Store,
   StoreFactory,
+  serialize,
 } from '@proxy/core';
 import type { ResultPolicy } from './call.js';
 import { ExecutorShutdownError, TaskCancelledError } from './errors.js';
@@ -148,31 +149,50 @@ export class StoreExecutor<E extends Executor = Executor> {
   private async proxyInputs(args: readonly unknown[], keys: ConnectorKey[]): Promise<unknown[]> {
     const selected = args.map((arg) => proxiable(arg) && this.shouldProxy(arg));
     const limit = this.executor.maxInlineBytes;
+    // Bytes of each argument still going by value (0 once selected or when it cannot be proxied).
+    const sizes = args.map((arg, i) =>
+      limit === undefined || selected[i] || !proxiable(arg) ? 0 : estimateSize(arg),
+    );
+    const proxyOne = async (arg: unknown): Promise<unknown> => {
+      const proxy = await this.store.proxy(arg);
+      keys.push(storeKeyOf(proxy)!);
+      return proxy;
+    };
+    const selectLargest = (): number | undefined => {
+      const largest = sizes.indexOf(Math.max(...sizes));
+      if (largest < 0 || sizes[largest] === 0) return undefined;
+      selected[largest] = true;
+      sizes[largest] = 0;
+      return largest;
+    };
     if (limit !== undefined) {
-      // The executor carries only so many bytes by value: proxy the largest remaining arguments.
-      const sizes = args.map((arg, i) => (selected[i] || !proxiable(arg) ? 0 : estimateSize(arg)));
+      // The executor carries only so many bytes by value. The contents alone (no framing) are
+      // a cheap first cut that never serializes a large argument: proxy the largest ones.
       let total = sizes.reduce((a, b) => a + b, 0);
       while (total > limit) {
-        const largest = sizes.indexOf(Math.max(...sizes));
-        if (sizes[largest] === 0) break;
-        selected[largest] = true;
-        total -= sizes[largest]!;
-        sizes[largest] = 0;
+        const before = sizes[sizes.indexOf(Math.max(...sizes))] ?? 0;
+        if (selectLargest() === undefined) break;
+        total -= before;
       }
     }
     // allSettled, not all: when one argument fails to store, the others still being written
     // must land in `keys` before the caller evicts them, or they would stay in the store.
     const settled = await Promise.allSettled(
-      args.map(async (arg, i) => {
-        if (!selected[i]) return arg;
-        const proxy = await this.store.proxy(arg);
-        keys.push(storeKeyOf(proxy)!);
-        return proxy;
-      }),
+      args.map((arg, i) => (selected[i] ? proxyOne(arg) : arg)),
     );
     const failed = settled.find((s) => s.status === 'rejected');
     if (failed) throw failed.reason;
-    return settled.map((s) => (s as PromiseFulfilledResult<unknown>).value);
+    const sent = settled.map((s) => (s as PromiseFulfilledResult<unknown>).value);
+    if (limit !== undefined) {
+      // Then the real payload, framing and proxies included, exactly as the executor will
+      // measure it: proxy the next largest argument until it fits (or nothing is left to proxy).
+      while (serialize(sent).byteLength > limit) {
+        const next = selectLargest();
+        if (next === undefined) break;
+        sent[next] = await proxyOne(args[next]);
+      }
+    }
+    return sent;
   }
 
   private isOurs(proxy: unknown): boolean {
