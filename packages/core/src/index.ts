@@ -109,6 +109,7 @@ export type {
 export { Store } from './store.js';
 export { StoreFactory, type StoreFactoryOptions } from './store-factory.js';
 export {
+  closeRegisteredStores,
   getOrCreateStore,
   getStore,
   registeredStores,

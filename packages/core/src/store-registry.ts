@@ -41,6 +41,23 @@ export function getOrCreateStore(config: StoreConfig, options: { register?: bool
   return store;
 }
 
+/**
+ * Closes and unregisters every store registered in this process, including the stores rebuilt
+ * from configs when proxies or futures arrived (`getOrCreateStore`). A receiving process calls
+ * it when it is done with what it received: an open connection (Redis, …) would otherwise keep
+ * the process alive. Every store is closed even if some fail; the first failure is then thrown
+ * (an `AggregateError` when several fail).
+ */
+export async function closeRegisteredStores(): Promise<void> {
+  const all = [...stores.values()];
+  stores.clear();
+  const outcomes = await Promise.allSettled(all.map((store) => store.close()));
+  const errors = outcomes.flatMap((o) => (o.status === 'rejected' ? [o.reason as unknown] : []));
+  if (errors.length === 1) throw errors[0];
+  if (errors.length > 1)
+    throw new AggregateError(errors, `${errors.length} registered stores failed to close`);
+}
+
 /** Names of the stores registered in this process (tests assert none leak). */
 export function registeredStores(): string[] {
   return [...stores.keys()];
