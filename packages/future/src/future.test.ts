@@ -8,6 +8,7 @@ import {
   LocalConnector,
   NonDeferrableConnectorError,
   ProxyResolveError,
+  ProxyResolveMissingKeyError,
   registeredStores,
   resolve,
   SerializationError,
@@ -206,14 +207,100 @@ describe('Future with LocalConnector', () => {
     expect(await future.result()).toBe('across');
   });
 
-  test('evict removes the result once read', async () => {
+  /** What the store holds under the key: the tombstone of an evicting read, or the serialized value. */
+  async function stored(store: Store, key: unknown): Promise<string | null> {
+    const bytes = await store.connector.get(key as never);
+    return bytes === null ? null : Buffer.from(bytes).toString('latin1');
+  }
+  const TOMBSTONE = 'PF\n@proxy/future:consumed';
+
+  test('evict replaces the result with a tombstone once read by a consumer copy', async () => {
     const store = makeStore();
     const future = await Future.create<string>(store, { evict: true });
     await future.setResult('once');
     const reader = Future.fromJSON<string>(future.toJSON());
     expect(await reader.result()).toBe('once');
-    expect(await store.exists(future.key)).toBe(false);
+    expect(await stored(store, future.key)).toBe(TOMBSTONE);
     expect(await reader.result()).toBe('once');
+    // a copy arriving later learns at once that the result was consumed (no endless wait)
+    const late = Future.fromJSON<string>(future.toJSON());
+    await expect(late.result()).rejects.toThrow(ProxyResolveMissingKeyError);
+    await expect(resolve(late.proxy())).rejects.toThrow(ProxyResolveMissingKeyError);
+    // and so does anyone reading the key directly: the tombstone is not a value
+    await expect(store.get(future.key)).rejects.toThrow(SerializationError);
+  });
+
+  test("evict applies to reads through the producer's own object and its proxies, exactly once", async () => {
+    // the guide's first example, with evict: result() on the producer's object evicts
+    const connector = new CountingLocalConnector();
+    const store = makeStore(connector);
+    const future = await Future.create<{ a: number }>(store, { evict: true });
+    const early = future.proxy();
+    await future.setResult({ a: 1 });
+    expect(await stored(store, future.key)).not.toBe(TOMBSTONE);
+    expect(await future.result()).toEqual({ a: 1 });
+    expect(await stored(store, future.key)).toBe(TOMBSTONE);
+    expect(early.a).toBe(1);
+    expect(await future.result()).toEqual({ a: 1 });
+    const later = future.proxy();
+    expect(later.a).toBe(1);
+    expect(await resolve(later)).toEqual({ a: 1 });
+    expect(connector.setCalls).toBe(2); // the result, then one tombstone
+
+    // the first read is a proxy's synchronous use (a proxy made after setResult)
+    const viaProxy = await Future.create<number[]>(store, { evict: true });
+    await viaProxy.setResult([1, 2]);
+    const proxy = viaProxy.proxy();
+    expect(Array.isArray(proxy)).toBe(true);
+    expect(proxy.length).toBe(2);
+    expect(await viaProxy.result()).toEqual([1, 2]); // shares the proxy's single eviction
+    expect(await stored(store, viaProxy.key)).toBe(TOMBSTONE);
+    expect(connector.setCalls).toBe(4);
+  });
+
+  test('concurrent reads of one evicting copy share one fetch and one eviction', async () => {
+    const connector = new CountingLocalConnector();
+    const store = makeStore(connector);
+    const future = await Future.create<string>(store, { evict: true });
+    const copy = deserialize(serialize(future)) as Future<string>;
+    const reads = Promise.all([
+      copy.result(),
+      copy.result(),
+      resolve(copy.proxy()).then((p) => extract(p)),
+    ]);
+    setTimeout(() => void future.setResult('v'), 20);
+    expect(await reads).toEqual(['v', 'v', 'v']);
+    expect(await stored(store, future.key)).toBe(TOMBSTONE);
+    expect(connector.setCalls).toBe(2);
+    // a proxy that travelled alone is a consumer of its own: it finds the result consumed
+    await expect(resolve(deserialize(serialize(future.proxy())))).rejects.toThrow(
+      ProxyResolveMissingKeyError,
+    );
+
+    const viaProxy = await Future.create<{ n: number }>(store, { evict: true });
+    const travelled = deserialize(serialize({ p: viaProxy.proxy() })) as { p: { n: number } };
+    await viaProxy.setResult({ n: 3 });
+    expect((await resolve(travelled.p)).n).toBe(3);
+    expect(await stored(store, viaProxy.key)).toBe(TOMBSTONE);
+  });
+
+  test('an evicted future stays done and write-once across copies', async () => {
+    const store = makeStore();
+    const future = await Future.create<string>(store, { evict: true });
+    await future.setResult('first');
+    const consumer = Future.fromJSON<string>(future.toJSON());
+    expect(await consumer.result()).toBe('first');
+    const fresh = Future.fromJSON<string>(future.toJSON());
+    expect(await fresh.done()).toBe(true);
+    await expect(fresh.setResult('second')).rejects.toThrow(FutureAlreadySetError);
+    await expect(
+      (deserialize(serialize(future)) as Future<string>).setResult('third'),
+    ).rejects.toMatchObject({ code: 'PROXY_FUTURE_ALREADY_SET' });
+    await expect(consumer.setResult('fourth')).rejects.toThrow(FutureAlreadySetError);
+    await expect(Future.fromJSON<string>(future.toJSON()).result()).rejects.toThrow(
+      ProxyResolveMissingKeyError,
+    );
+    expect(await stored(store, future.key)).toBe(TOMBSTONE);
   });
 
   test('custom serializer and deserializer', async () => {

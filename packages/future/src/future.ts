@@ -3,10 +3,8 @@ import {
   createProxy,
   type Deserializer,
   formatKey,
-  getOrCreateStore,
   keyId,
   type Proxied,
-  ProxyResolveMissingKeyError,
   registerSerializable,
   requireDeferrable,
   SerializationError,
@@ -15,12 +13,14 @@ import {
   type Store,
 } from '@proxy/core';
 import { FutureAlreadySetError } from './errors.js';
-import { type FutureData, FutureFactory, futureDataFrom } from './future-factory.js';
+import { type FutureData, FutureFactory, FutureState, futureDataFrom } from './future-factory.js';
 import { checkTimeout, type PollingOptions, resolvePolling } from './polling.js';
-import { waitForKey } from './wait-for-key.js';
 
 export interface FutureOptions extends PollingOptions {
-  /** Evict the result from the store once a consumer (`result()` or a proxy) has read it. Default false. */
+  /**
+   * Evict the result once it has been read (`result()` or a proxy's first use, on this object or
+   * on any copy), leaving a 25-byte tombstone so the future stays done and write-once. Default false.
+   */
   evict?: boolean;
   /** Serializer for `setResult` in this process (functions do not travel with the future). */
   serializer?: Serializer;
@@ -60,10 +60,13 @@ export interface FutureProxyOptions {
  */
 export const FUTURE_TAG = 41_100;
 
-const MISSING: unique symbol = Symbol('missing');
-
 function isProxiable(value: unknown): boolean {
   return value !== null && value !== undefined && typeof value !== 'boolean';
+}
+
+function shapeOf(value: unknown): Shape | undefined {
+  if (Array.isArray(value)) return 'array';
+  return typeof value === 'function' ? 'function' : undefined;
 }
 
 /**
@@ -82,19 +85,23 @@ export class Future<T = unknown> {
   readonly #data: FutureData;
   readonly #serializer: Serializer | undefined;
   readonly #deserializer: Deserializer | undefined;
-  #store: Store | undefined;
   #setting = false;
-  /** The result once this process has set or read it (later calls need no I/O). */
-  #known: { value: T } | undefined;
+  /**
+   * Shared with every proxy this object makes: the result once this process has set or read it
+   * (later calls need no I/O), one fetch at a time, and an evicting read's tombstone.
+   */
+  readonly #state = new FutureState<T>();
+  /** Reads for `result()`, through the same code and state as the proxies. */
+  readonly #reader: FutureFactory<T>;
 
   private constructor(data: FutureData, options: FromJSONOptions) {
     this.key = data.key;
     this.evict = data.evict;
     this.timeoutMs = data.timeoutMs;
     this.#data = data;
-    this.#store = options.store;
     this.#serializer = options.serializer;
     this.#deserializer = options.deserializer;
+    this.#reader = new FutureFactory<T>(data, options.deserializer, options.store, this.#state);
   }
 
   /**
@@ -146,8 +153,7 @@ export class Future<T = unknown> {
 
   /** The store this future lives in (rebuilt from its config in a process that received it). */
   get store(): Store {
-    this.#store ??= getOrCreateStore(this.#data.storeConfig);
-    return this.#store;
+    return this.#reader.getStore();
   }
 
   /** Plain JSON that `Future.fromJSON` turns back into this future, in any process. */
@@ -162,10 +168,10 @@ export class Future<T = unknown> {
   /**
    * Stores the result and wakes every waiting consumer. A future holds one result: a second
    * call raises `FutureAlreadySetError` (always within this object; across processes when the
-   * key already exists, checked before writing).
+   * key already exists, checked before writing). An evicting future's tombstone counts as set.
    */
   async setResult(value: T): Promise<void> {
-    if (this.#setting || this.#known) {
+    if (this.#setting || this.#state.known) {
       throw new FutureAlreadySetError(
         `${this.#describe()}: setResult was already called; a future holds one result. Create another future for another value.`,
       );
@@ -175,11 +181,11 @@ export class Future<T = unknown> {
       const store = this.store;
       if (await store.exists(this.key)) {
         throw new FutureAlreadySetError(
-          `${this.#describe()} already has a result (set by another copy of this future); a future holds one result.`,
+          `${this.#describe()} already has a result (set by another copy of this future, perhaps already read and evicted); a future holds one result.`,
         );
       }
       await store.set(this.key, value, { serializer: this.#serializer });
-      this.#known = { value };
+      this.#state.known = { value };
     } finally {
       this.#setting = false;
     }
@@ -188,30 +194,20 @@ export class Future<T = unknown> {
   /**
    * The result, waiting for it without blocking the event loop (the connector's `waitFor`,
    * else polling with backoff). Rejects with `FutureTimeoutError` after `timeoutMs`, or with
-   * `signal.reason` when aborted.
+   * `signal.reason` when aborted. An evicting future is evicted on its first read here (even
+   * when this object set the result); a copy reading after that gets
+   * `ProxyResolveMissingKeyError`.
    */
   async result(options: ResultOptions = {}): Promise<T> {
-    if (this.#known) return this.#known.value;
-    const timeoutMs = checkTimeout('timeoutMs', options.timeoutMs) ?? this.timeoutMs;
-    const store = this.store;
-    await waitForKey(store, this.key, { timeoutMs, signal: options.signal, polling: this.#data });
-    // setResult may have run in this process while we waited.
-    const known = this.#known as { value: T } | undefined;
-    if (known) return known.value;
-    const value = await store.get<T, typeof MISSING>(this.key, {
-      deserializer: this.#deserializer,
-      default: MISSING,
-    });
-    if (value === MISSING)
-      throw new ProxyResolveMissingKeyError(this.key, store.name, store.connector.constructor.name);
-    if (this.evict) await store.evict(this.key);
-    this.#known = { value };
-    return value;
+    const timeoutMs = this.#state.known
+      ? undefined
+      : (checkTimeout('timeoutMs', options.timeoutMs) ?? this.timeoutMs);
+    return this.#reader.read({ timeoutMs, signal: options.signal });
   }
 
-  /** Whether the result has been set (in any process). Never waits. */
+  /** Whether the result has been set (in any process), also after an evicting read. Never waits. */
   async done(): Promise<boolean> {
-    if (this.#known) return true;
+    if (this.#state.known) return true;
     return this.store.exists(this.key);
   }
 
@@ -221,14 +217,23 @@ export class Future<T = unknown> {
    * waits without blocking.
    */
   proxy(options: FutureProxyOptions = {}): Proxied<T> {
-    const factory = new FutureFactory<T>(this.#data, this.#deserializer, this.#store);
-    const known = this.#known;
-    if (known && isProxiable(known.value)) return createProxy(factory, { target: known.value });
+    const factory = new FutureFactory<T>(
+      this.#data,
+      this.#deserializer,
+      this.#reader.knownStore(),
+      this.#state,
+    );
+    const known = this.#state.known;
+    if (known && isProxiable(known.value)) {
+      // An evicting future's proxy resolves on first use, which is what consumes the result.
+      if (!this.evict) return createProxy(factory, { target: known.value });
+      return createProxy(factory, { shape: options.shape ?? shapeOf(known.value) });
+    }
     return createProxy(factory, { shape: options.shape });
   }
 
   toString(): string {
-    return `${this.#describe()}${this.#known ? ' (set)' : ''}`;
+    return `${this.#describe()}${this.#state.known ? ' (set)' : ''}`;
   }
 }
 

@@ -1,5 +1,5 @@
-// Real connectors for tests, built on core's LocalConnector: one that counts its `exists` and
-// `waitFor` calls, one that has `newKey`/`set` but no `waitFor` (so futures poll), and one that
+// Real connectors for tests, built on core's LocalConnector: one that counts its `exists`,
+// `waitFor` and `set` calls, one that has `newKey`/`set` but no `waitFor` (so futures poll), and one that
 // is not deferrable at all.
 import {
   type Connector,
@@ -12,6 +12,11 @@ import {
 export class CountingLocalConnector extends LocalConnector {
   existsCalls = 0;
   waitForCalls = 0;
+  setCalls = 0;
+  override set(key: LocalKey, data: Uint8Array): Promise<void> {
+    this.setCalls++;
+    return super.set(key, data);
+  }
   override exists(key: LocalKey): Promise<boolean> {
     this.existsCalls++;
     return super.exists(key);

@@ -1,6 +1,6 @@
 // The guide's two-function example across processes, shared by the file and Redis tests: foo
 // sets the future, bar uses its proxy, each in its own `node` process, started in either order.
-import { FutureTimeoutError, resolve, type Store } from '@proxy/core';
+import { FutureTimeoutError, ProxyResolveMissingKeyError, resolve, type Store } from '@proxy/core';
 import { Future } from '@proxy/future';
 import { checkBuilt, Task } from './test-tasks.js';
 
@@ -105,5 +105,23 @@ export function crossProcessTests(makeStore: () => Promise<Store>): void {
     const foo = start('foo', future);
     expect(await foo.finish()).toMatchObject({ event: 'error', code: 'PROXY_FUTURE_ALREADY_SET' });
     expect((await future.result()).from).toBe(process.pid);
+  });
+
+  test('an evicting future read in a child stays done: no copy can set it again', async () => {
+    const future = await Future.create<Data>(store, { evict: true });
+    await future.setResult({ numbers: [5], from: process.pid });
+    const reader = start('result', future);
+    expect(await reader.finish()).toEqual({
+      event: 'done',
+      result: { numbers: [5], from: process.pid },
+    });
+    const copy = () => Future.fromJSON<Data>(future.toJSON(), { store });
+    expect(await copy().done()).toBe(true);
+    const foo = start('foo', future);
+    expect(await foo.finish()).toMatchObject({ event: 'error', code: 'PROXY_FUTURE_ALREADY_SET' });
+    await expect(copy().setResult({ numbers: [], from: 0 })).rejects.toMatchObject({
+      code: 'PROXY_FUTURE_ALREADY_SET',
+    });
+    await expect(copy().result()).rejects.toThrow(ProxyResolveMissingKeyError);
   });
 }
