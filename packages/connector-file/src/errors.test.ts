@@ -202,3 +202,97 @@ describe('a file rewritten in place under a reader (another writer, not this pac
     }
   });
 });
+
+/** Open descriptors of this process that point at `file`. */
+function fdsOn(file: string): number {
+  let n = 0;
+  for (const fd of fs.readdirSync('/proc/self/fd')) {
+    try {
+      if (fs.readlinkSync(`/proc/self/fd/${fd}`) === file) n++;
+    } catch {
+      // closed meanwhile (the descriptor readdir itself used)
+    }
+  }
+  return n;
+}
+
+test('an object larger than a Buffer can hold (sparse 5 GiB file): ConnectorError naming key and size, no fd leaked', async () => {
+  const hasProc = fs.existsSync('/proc/self/fd');
+  for (const syncBelowBytes of [65536, 0]) {
+    const c = new FileConnector({ storeDir: path.join(tempDir(), 'store'), syncBelowBytes });
+    const key = await c.put(Buffer.from('small for now'));
+    const data = path.join(c.storeDir, key.filename);
+    const size = 5 * 1024 ** 3;
+    const fd = fs.openSync(data, 'r+');
+    fs.ftruncateSync(fd, size); // sparse: no disk space used
+    fs.closeSync(fd);
+    const fdsBefore = hasProc ? fs.readdirSync('/proc/self/fd').length : 0;
+    for (const read of [() => c.get(key), async () => c.getSync(key)]) {
+      for (let i = 0; i < 3; i++) {
+        const error = await read().then(
+          () => undefined,
+          (e: Error) => e,
+        );
+        expect(error).toBeInstanceOf(ConnectorError);
+        expect(error!.message).toContain(key.filename);
+        expect(error!.message).toContain(String(size));
+        expect(error!.message).toContain('cannot be read into memory');
+      }
+    }
+    if (hasProc) {
+      expect(fdsOn(data)).toBe(0);
+      expect(fs.readdirSync('/proc/self/fd').length).toBeLessThanOrEqual(fdsBefore);
+    }
+    await c.close({ clear: true });
+  }
+});
+
+test('fsync of the directory failing (EIO) is a ConnectorError naming the directory, on both write paths', async () => {
+  const real = { openSync: fs.openSync, fsyncSync: fs.fsyncSync, open: fs.open, fsync: fs.fsync };
+  const eio = () => Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' });
+  for (const syncBelowBytes of [65536, 0]) {
+    const c = new FileConnector({
+      storeDir: path.join(tempDir(), 'store'),
+      fsync: true,
+      syncBelowBytes,
+    });
+    // Descriptors opened on the store directory: their fsync fails like a failing disk's.
+    const dirFds = new Set<number>();
+    const spies = [
+      jest.spyOn(fs, 'openSync').mockImplementation(((file: fs.PathLike, ...rest: [string]) => {
+        const fd = real.openSync(file, ...rest);
+        if (String(file) === c.storeDir) dirFds.add(fd);
+        return fd;
+      }) as typeof fs.openSync),
+      jest.spyOn(fs, 'fsyncSync').mockImplementation((fd: number) => {
+        if (dirFds.has(fd)) throw eio();
+        real.fsyncSync(fd);
+      }),
+      jest.spyOn(fs, 'open').mockImplementation(((
+        file: fs.PathLike,
+        flags: string,
+        callback: (error: NodeJS.ErrnoException | null, fd: number) => void,
+      ) =>
+        real.open(file, flags, (error, fd) => {
+          if (!error && String(file) === c.storeDir) dirFds.add(fd);
+          callback(error, fd);
+        })) as typeof fs.open),
+      jest.spyOn(fs, 'fsync').mockImplementation(((fd: number, callback: fs.NoParamCallback) => {
+        if (dirFds.has(fd)) return callback(eio());
+        real.fsync(fd, callback);
+      }) as typeof fs.fsync),
+    ];
+    try {
+      const error = await c.put(Buffer.from('durable?')).then(
+        () => undefined,
+        (e: Error) => e,
+      );
+      expect(dirFds.size).toBe(1);
+      expect(error).toBeInstanceOf(ConnectorError);
+      expect(error!.message).toContain(`fsync ${c.storeDir}`);
+      expect(error!.message).toContain('EIO');
+    } finally {
+      for (const spy of spies) spy.mockRestore();
+    }
+  }
+});

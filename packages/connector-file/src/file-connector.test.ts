@@ -478,3 +478,90 @@ describe('putParts (zero-copy framed bytes)', () => {
     expect(Buffer.compare((await store.get(key)) as Buffer, data)).toBe(0);
   });
 });
+
+describe('options from a received config', () => {
+  test("fromConfig ignores clear and createParents: fromConfig({ clear: 'all' }).close() deletes nothing", async () => {
+    const producer = connector();
+    const key = await producer.put(Buffer.from('producer data'));
+    fs.writeFileSync(path.join(producer.storeDir, `.tmp-${randomUUID()}.other`), 'in progress');
+    const before = entries(producer.storeDir);
+    for (const clear of ['all', true] as const) {
+      const rebuilt = FileConnector.fromConfig({ storeDir: producer.storeDir, clear });
+      expect(rebuilt.clear).toBe(false);
+      await rebuilt.put(Buffer.from('written by the rebuilt connector'));
+      await rebuilt.evictBatch([]);
+      await rebuilt.close();
+    }
+    expect(entries(producer.storeDir).filter((n) => before.includes(n))).toEqual(before);
+    expect(Buffer.from((await producer.get(key))!).toString()).toBe('producer data');
+    // createParents from a config does not create a missing chain of directories.
+    const missing = path.join(tempDir(), 'not', 'mounted', 'store');
+    const error = (() => {
+      try {
+        FileConnector.fromConfig({ storeDir: missing, createParents: true });
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(error).toBeInstanceOf(ConnectorError);
+    expect(fs.existsSync(path.dirname(missing))).toBe(false);
+  });
+});
+
+describe('waitFor timeoutMs bounds', () => {
+  test('a negative or NaN timeoutMs is a TypeError, not an immediate FutureTimeoutError', async () => {
+    const c = connector();
+    const key = await c.newKey();
+    for (const timeoutMs of [-1, Number.NaN, '100' as unknown as number]) {
+      const error = await c.waitFor(key, { timeoutMs }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(TypeError);
+      expect((error as Error).message).toContain('timeoutMs');
+    }
+  });
+
+  test('a timeoutMs above 2^31-1 ms does not fire after 1 ms; the wait still wakes on set', async () => {
+    const c = connector();
+    for (const timeoutMs of [2 ** 31, 2 ** 40, Number.POSITIVE_INFINITY]) {
+      const key = await c.newKey();
+      let outcome: unknown = 'pending';
+      const waiting = c.waitFor(key, { timeoutMs }).then(
+        () => 'resolved',
+        (e: unknown) => e,
+      );
+      void waiting.then((o) => {
+        outcome = o;
+      });
+      await new Promise((r) => setTimeout(r, 150));
+      expect(outcome).toBe('pending');
+      await c.set(key, Buffer.from('x'));
+      expect(await waiting).toBe('resolved');
+    }
+  });
+
+  test('a timeoutMs above 2^31-1 ms still times out, at the right time (chained timers)', async () => {
+    jest.useFakeTimers({
+      doNotFake: ['nextTick', 'setImmediate', 'clearImmediate', 'queueMicrotask'],
+    });
+    try {
+      const c = connector({ watch: false, maxPollMs: 2 ** 31 - 1 });
+      const key = await c.newKey();
+      let outcome: unknown = 'pending';
+      void c.waitFor(key, { timeoutMs: 2 ** 31 + 5000 }).then(
+        () => {
+          outcome = 'resolved';
+        },
+        (e: unknown) => {
+          outcome = e;
+        },
+      );
+      await jest.advanceTimersByTimeAsync(2 ** 31 - 1);
+      expect(outcome).toBe('pending');
+      await jest.advanceTimersByTimeAsync(4000);
+      expect(outcome).toBe('pending');
+      await jest.advanceTimersByTimeAsync(1001);
+      expect(outcome).toBeInstanceOf(FutureTimeoutError);
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+});

@@ -138,8 +138,15 @@ export class FileConnector implements DeferrableConnector<FileKey> {
     this.markers = new MarkerSource(this.storeDir);
   }
 
+  /**
+   * Rebuilds a connector from `config().options`, as received with a proxy. A received config
+   * is data from elsewhere, so it cannot ask for what only the constructor may: `clear` (delete
+   * on close) and `createParents` (create directories) are ignored here. Core closes the
+   * connectors it rebuilds, so honouring a crafted `clear: 'all'` would delete a shared directory.
+   */
   static fromConfig(options: Record<string, unknown>): FileConnector {
-    return new FileConnector(options as unknown as FileConnectorOptions);
+    const { clear: _clear, createParents: _createParents, ...rest } = options;
+    return new FileConnector(rest as unknown as FileConnectorOptions);
   }
 
   /**

@@ -17,6 +17,21 @@ interface Waiter {
 }
 
 const FIRST_POLL_MS = 10;
+/** Node's timers fire after 1 ms for any delay above this (2^31 - 1 ms, about 24.8 days). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** setTimeout for any delay: a longer one is a chain of timers of at most MAX_TIMER_MS. */
+function longTimeout(fn: () => void, ms: number): { clear(): void } {
+  let timer: NodeJS.Timeout;
+  const arm = (left: number) => {
+    timer =
+      left > MAX_TIMER_MS
+        ? setTimeout(() => arm(left - MAX_TIMER_MS), MAX_TIMER_MS)
+        : setTimeout(fn, left);
+  };
+  arm(ms);
+  return { clear: () => clearTimeout(timer) };
+}
 
 /**
  * Waits for marker files to appear in one directory. One `fs.watch` on the directory serves every
@@ -39,19 +54,26 @@ export class MarkerWatcher {
 
   wait(markerName: string, options: MarkerWaitOptions): Promise<void> {
     const { signal, timeoutMs } = options;
+    if (timeoutMs !== undefined && (typeof timeoutMs !== 'number' || !(timeoutMs >= 0))) {
+      return Promise.reject(
+        new TypeError(
+          `FileConnector: waitFor timeoutMs must be a number >= 0; got ${String(timeoutMs)}`,
+        ),
+      );
+    }
     if (signal?.aborted) return Promise.reject(signal.reason);
     const markerPath = path.join(this.dir, markerName);
     return new Promise<void>((resolve, reject) => {
       let settled = false;
       let pollTimer: NodeJS.Timeout | undefined;
-      let timeoutTimer: NodeJS.Timeout | undefined;
+      let timeoutTimer: { clear(): void } | undefined;
       let pollMs = FIRST_POLL_MS;
       let checking = false;
       let recheck = false;
       const finish = () => {
         settled = true;
         clearTimeout(pollTimer);
-        clearTimeout(timeoutTimer);
+        timeoutTimer?.clear();
         signal?.removeEventListener('abort', onAbort);
         this.remove(waiter);
       };
@@ -95,8 +117,8 @@ export class MarkerWatcher {
       };
       this.add(waiter);
       signal?.addEventListener('abort', onAbort, { once: true });
-      if (timeoutMs !== undefined) {
-        timeoutTimer = setTimeout(
+      if (timeoutMs !== undefined && timeoutMs !== Number.POSITIVE_INFINITY) {
+        timeoutTimer = longTimeout(
           () =>
             waiter.fail(
               new FutureTimeoutError(

@@ -1,3 +1,4 @@
+import { constants } from 'node:buffer';
 import fs from 'node:fs';
 import { ConnectorError } from '@proxy/core';
 import { errnoOf, ioError } from './io-error.js';
@@ -58,6 +59,14 @@ function changedUnderReader(file: string, read: number, size: number, sizeNow: n
   );
 }
 
+/** An object larger than one Buffer can hold; checked before anything is allocated. */
+function tooLarge(file: string, size: number): ConnectorError | undefined {
+  if (size <= constants.MAX_LENGTH) return undefined;
+  return new ConnectorError(
+    `FileConnector: ${file} has ${size} bytes, more than the largest Buffer this Node.js can allocate (${constants.MAX_LENGTH} bytes); it cannot be read into memory`,
+  );
+}
+
 // Not readFileSync/readFile: they return pooled Buffers for small files, and a pooled Buffer
 // that is later transferred to a worker silently copies its whole 8 KB pool.
 /**
@@ -66,6 +75,11 @@ function changedUnderReader(file: string, read: number, size: number, sizeNow: n
  * we read), this throws rather than return a part of an object as if it were all of it.
  */
 export function readFdSync(fd: number, size: number, file: string): Buffer {
+  const large = tooLarge(file, size);
+  if (large) {
+    fs.closeSync(fd);
+    throw large;
+  }
   const out = Buffer.allocUnsafeSlow(size);
   let end = 0;
   let sizeNow: number;
@@ -88,6 +102,8 @@ export function readFdSync(fd: number, size: number, file: string): Buffer {
 /** `readFdSync` with each step in the thread pool. */
 export function readFdAsync(fd: number, size: number, file: string): Promise<Buffer> {
   return new Promise((resolve, reject) => {
+    const large = tooLarge(file, size);
+    if (large) return fs.close(fd, () => reject(large));
     const out = Buffer.allocUnsafeSlow(size);
     readAll(fd, out, 0, (readError, end) => {
       const finish = (error: NodeJS.ErrnoException | null, sizeNow: number) =>

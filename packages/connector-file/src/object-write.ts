@@ -131,11 +131,15 @@ export function writeObjectSync(
     throw ioError('create marker', paths.marker, error);
   }
   if (fsync) {
-    const dirFd = fs.openSync(paths.dir, 'r');
     try {
-      fs.fsyncSync(dirFd);
-    } finally {
-      fs.closeSync(dirFd);
+      const dirFd = fs.openSync(paths.dir, 'r');
+      try {
+        fs.fsyncSync(dirFd);
+      } finally {
+        fs.closeSync(dirFd);
+      }
+    } catch (error) {
+      throw ioError('fsync', paths.dir, error);
     }
   }
 }
