@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { deserialize, errorFromData } from '@proxy/core';
+import { errorFromData } from '@proxy/core';
 import { type ConnectionOptions, Job, type JobsOptions, Queue, QueueEvents } from 'bullmq';
 import {
   DEFAULT_MAX_INLINE_BYTES,
@@ -8,7 +8,7 @@ import {
   type JobReturn,
 } from './bullmq-payload.js';
 import { WorkerWatchdog } from './bullmq-watchdog.js';
-import { type TaskRequest, toCall } from './call.js';
+import { decodeResult, type TaskRequest, toCall } from './call.js';
 import {
   ExecutorShutdownError,
   PayloadTooLargeError,
@@ -187,7 +187,7 @@ export class BullMQExecutor implements Executor {
       const ret = (
         typeof returnvalue === 'string' ? JSON.parse(returnvalue) : returnvalue
       ) as JobReturn;
-      waiter.resolve(deserialize(Buffer.from(ret.value, 'base64')));
+      waiter.resolve(decodeResult(Buffer.from(ret.value, 'base64')));
     } catch (error) {
       waiter.reject(error as Error);
     }

@@ -4,6 +4,7 @@ import {
   getFactory,
   intoOwned,
   isProxy,
+  keyId,
   proxyState,
   type Store,
   StoreFactory,
@@ -14,6 +15,81 @@ export function storeKeyOf(value: unknown): ConnectorKey | undefined {
   if (!isProxy(value)) return undefined;
   const factory = getFactory(value);
   return factory instanceof StoreFactory ? factory.key : undefined;
+}
+
+/**
+ * Ids of the store keys of every proxy inside `value` (itself included), found without
+ * resolving any proxy or calling any getter: arrays, Maps, Sets and objects' own data
+ * properties are walked, bytes and strings skipped.
+ */
+export function proxyKeyIds(value: unknown): Set<string> {
+  const ids = new Set<string>();
+  const seen = new Set<object>();
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const item = stack.pop();
+    if (typeof item !== 'object' || item === null) continue;
+    if (isProxy(item)) {
+      const key = storeKeyOf(item);
+      if (key !== undefined) ids.add(keyId(key));
+      continue;
+    }
+    if (seen.has(item) || ArrayBuffer.isView(item) || item instanceof ArrayBuffer) continue;
+    seen.add(item);
+    const push = (v: unknown) => {
+      if (typeof v === 'object' && v !== null) stack.push(v);
+    };
+    if (Array.isArray(item)) {
+      for (const element of item) push(element);
+    } else if (item instanceof Map) {
+      for (const [k, v] of item) {
+        push(k);
+        push(v);
+      }
+    } else if (item instanceof Set) {
+      for (const element of item) push(element);
+    } else {
+      for (const descriptor of Object.values(Object.getOwnPropertyDescriptors(item))) {
+        if ('value' in descriptor) push(descriptor.value);
+      }
+    }
+  }
+  return ids;
+}
+
+/**
+ * Replaces, in place, every proxy inside a freshly decoded value by `swap(proxy)` (arrays,
+ * Maps, Sets and plain objects' own data properties are walked; proxies are never resolved).
+ * Returns the value, or its replacement when it is a proxy itself.
+ */
+export function swapProxies(value: unknown, swap: (proxy: object) => unknown): unknown {
+  const seen = new Set<object>();
+  const visit = (item: unknown): unknown => {
+    if (typeof item !== 'object' || item === null) return item;
+    if (isProxy(item)) return swap(item);
+    if (seen.has(item) || ArrayBuffer.isView(item) || item instanceof ArrayBuffer) return item;
+    seen.add(item);
+    if (Array.isArray(item)) {
+      for (let i = 0; i < item.length; i++) item[i] = visit(item[i]);
+    } else if (item instanceof Map) {
+      const entries = [...item].map(([k, v]) => [visit(k), visit(v)] as const);
+      item.clear();
+      for (const [k, v] of entries) item.set(k, v);
+    } else if (item instanceof Set) {
+      const members = [...item].map(visit);
+      item.clear();
+      for (const m of members) item.add(m);
+    } else {
+      for (const [name, descriptor] of Object.entries(Object.getOwnPropertyDescriptors(item))) {
+        if (!('value' in descriptor) || typeof descriptor.value !== 'object') continue;
+        const next = visit(descriptor.value);
+        if (next !== descriptor.value && descriptor.writable)
+          (item as Record<string, unknown>)[name] = next;
+      }
+    }
+    return item;
+  };
+  return visit(value);
 }
 
 /**

@@ -1,4 +1,13 @@
-import { dispose, extract, getFactory, isProxy, proxyState, type StoreFactory } from '@proxy/core';
+import {
+  dispose,
+  extract,
+  getFactory,
+  intoOwned,
+  isProxy,
+  proxyState,
+  ReferenceNotOwnedError,
+  type StoreFactory,
+} from '@proxy/core';
 import { TaskTimeoutError, WorkerCrashedError } from './errors.js';
 import { ProxyAlways, ProxyType } from './policy.js';
 import { ProcessPoolExecutor } from './process-pool-executor.js';
@@ -17,6 +26,8 @@ const failWithCode = task<(message: string) => never>(FIXTURES, 'failWithCode');
 const crash = task<(code: number) => never>(FIXTURES, 'crash');
 const sleep = task<(ms: number, value?: unknown) => unknown>(FIXTURES, 'sleep');
 const length = task<(buf: Buffer) => number>(FIXTURES, 'length');
+const identity = task<<T>(value: T) => T>(FIXTURES, 'identity');
+const wrap = task<(value: Buffer) => { data: Buffer }>(FIXTURES, 'wrap');
 
 describe('ProcessPoolExecutor (real child processes)', () => {
   afterEach(expectNoStoresLeft);
@@ -43,6 +54,34 @@ describe('ProcessPoolExecutor (real child processes)', () => {
       // The caller owns the result the child wrote: disposing it evicts the file.
       expect(proxyState(result)?.kind).toBe('owned');
       await dispose(result);
+      expect(files()).toEqual([]);
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('a proxy the caller passes through a child is not taken over; a nested proxied input is left to the caller', async () => {
+    const { store, cleanup, files } = fileStore('process-ownership');
+    try {
+      await using executor = new StoreExecutor(new ProcessPoolExecutor({ size: 1 }), store, {
+        shouldProxy: ProxyType(Buffer),
+      });
+      const mine = await store.proxy(Buffer.alloc(10, 1));
+      const key = (getFactory(mine) as StoreFactory).key;
+      const back = await executor.submit(identity, mine);
+      expect(back).toBe(mine);
+      // Not an owner: disposing it is refused and dropping it evicts nothing.
+      expect(proxyState(back)?.kind).toBe('proxy');
+      await expect(dispose(back)).rejects.toBeInstanceOf(ReferenceNotOwnedError);
+      expect(await store.exists(key)).toBe(true);
+      await store.evict(key);
+
+      // { data: input }: not a Buffer, so it comes back by value, still referencing the input.
+      const result = await executor.submit(wrap, Buffer.alloc(1000, 4));
+      expect(isProxy(result)).toBe(false);
+      expect(result.data[999]).toBe(4);
+      expect(files().filter((f) => !f.endsWith('.ready'))).toHaveLength(1);
+      await dispose(intoOwned(result.data));
       expect(files()).toEqual([]);
     } finally {
       cleanup();

@@ -1,7 +1,8 @@
 import { deserialize, errorToData, getOrCreateStore, isProxy, serialize } from '@proxy/core';
-import type { Outcome, TaskCall } from './call.js';
+import { type Outcome, type TaskCall, WorkerProxiedResult } from './call.js';
 import { PayloadTooLargeError } from './errors.js';
 import { loadTask } from './load-task.js';
+import { proxyKeyIds } from './ownership.js';
 import { estimateSize, policyFromData } from './policy.js';
 
 async function encodeResult(call: TaskCall, result: unknown): Promise<Uint8Array> {
@@ -16,8 +17,11 @@ async function encodeResult(call: TaskCall, result: unknown): Promise<Uint8Array
       );
     }
     // A plain (not owned) proxy: the caller takes ownership, so this worker never evicts it.
+    // Marked as made here, with the proxies it holds, so the caller owns only what we made
+    // and keeps the inputs the result still references.
     const store = getOrCreateStore(call.result.store);
-    return serialize(await store.proxy(result, { populateTarget: false }));
+    const proxy = await store.proxy(result, { populateTarget: false });
+    return serialize(new WorkerProxiedResult(proxy, [...proxyKeyIds(result)]));
   }
   return serialize(result);
 }

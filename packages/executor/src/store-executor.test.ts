@@ -2,9 +2,11 @@ import {
   dispose,
   extract,
   getFactory,
+  intoOwned,
   isProxy,
   LocalConnector,
   proxyState,
+  ReferenceNotOwnedError,
   SerializationError,
   Store,
   type StoreFactory,
@@ -214,6 +216,54 @@ describe('StoreExecutor on InlineExecutor', () => {
     expect(result[9]).toBe(9);
     await dispose(result);
     expect(await store.exists(key)).toBe(false);
+  });
+
+  it("a proxy the caller passes in comes back untouched: the executor never takes over the caller's data", async () => {
+    const store = localStore('inline-caller-proxy');
+    await using executor = new StoreExecutor(new InlineExecutor(), store, {
+      shouldProxy: ProxyAlways,
+    });
+    const mine = await store.proxy({ big: 'data' });
+    const key = keyOf(mine);
+    const result = await executor.submit((x: unknown) => x, mine);
+    expect(result).toBe(mine);
+    expect(proxyState(result)?.kind).toBe('proxy');
+    await expect(dispose(result)).rejects.toBeInstanceOf(ReferenceNotOwnedError);
+    // A failed map releases only what the executor made, never the caller's proxies.
+    const other = await store.proxy('mine too');
+    const pick = (x: unknown) => {
+      if (x === null) throw new Error('no');
+      return x;
+    };
+    await expect(executor.map(pick, [mine, other, null])).rejects.toThrow('no');
+    expect(await store.exists(key)).toBe(true);
+    expect(await store.exists(keyOf(other))).toBe(true);
+    expect(extract(mine)).toEqual({ big: 'data' });
+  });
+
+  it('a proxied input the result references inside it stays in the store for the caller', async () => {
+    const store = localStore('inline-nested');
+    await using executor = new StoreExecutor(new InlineExecutor(), store, {
+      shouldProxy: (v) => Buffer.isBuffer(v),
+    });
+    const wrap = (data: Buffer) => ({ data, more: [new Map([['in', { data }]])] });
+    const result = await executor.submit(wrap, Buffer.alloc(10, 5));
+    expect(isProxy(result.data)).toBe(true);
+    expect(result.data[9]).toBe(5);
+    const key = keyOf(result.data);
+    expect(await store.exists(key)).toBe(true);
+    // Left to the caller: a plain proxy, whose ownership it takes with intoOwned.
+    expect(proxyState(result.data)?.kind).toBe('proxy');
+    await dispose(intoOwned(result.data));
+    expect(await store.exists(key)).toBe(false);
+    // An input the result does not reference is still evicted.
+    let seen: unknown;
+    const drop = (data: Buffer) => {
+      seen = data;
+      return { length: data.length };
+    };
+    expect(await executor.submit(drop, Buffer.alloc(3))).toEqual({ length: 3 });
+    expect(await store.exists(keyOf(seen))).toBe(false);
   });
 
   it('any function is a policy; it is applied to each input and to the result', async () => {

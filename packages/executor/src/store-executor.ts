@@ -8,10 +8,10 @@ import {
   StoreFactory,
   serialize,
 } from '@proxy/core';
-import type { ResultPolicy } from './call.js';
+import { type ResultPolicy, workerProxiedRefs } from './call.js';
 import { ExecutorShutdownError, TaskCancelledError } from './errors.js';
 import type { Executor, ShutdownOptions, TaskResult } from './executor.js';
-import { releaseResult, storeKeyOf, takeOwnership } from './ownership.js';
+import { proxyKeyIds, releaseResult, storeKeyOf, swapProxies, takeOwnership } from './ownership.js';
 import { estimateSize, isPortablePolicy, ProxyNever, type ShouldProxy } from './policy.js';
 import type { AnyFunction, Task } from './task.js';
 
@@ -43,6 +43,12 @@ export class StoreExecutor<E extends Executor = Executor> {
   private readonly inflight = new Set<Promise<unknown>>();
   /** Tasks still proxying their inputs: not handed to the executor yet. */
   private readonly staging = new Set<Promise<unknown>>();
+  /**
+   * Results handed to callers → whether this executor made the result proxy (its own result
+   * proxying, or an input it proxied returned as is), and the inputs it proxied that the
+   * result still references: what a failed `map` releases for results nobody receives.
+   */
+  private readonly handedOver = new WeakMap<object, { made: boolean; inputs: ConnectorKey[] }>();
   private cancelRequested = false;
   private closing: Promise<void> | undefined;
 
@@ -105,9 +111,7 @@ export class StoreExecutor<E extends Executor = Executor> {
     const failure = settled.find((s) => s.status === 'rejected');
     if (failure) {
       await Promise.allSettled(
-        settled.map((s) =>
-          s.status === 'fulfilled' ? releaseResult(this.store, s.value) : undefined,
-        ),
+        settled.map((s) => (s.status === 'fulfilled' ? this.release(s.value) : undefined)),
       );
       throw failure.reason;
     }
@@ -131,15 +135,16 @@ export class StoreExecutor<E extends Executor = Executor> {
         args: sent,
         ...(this.resultPolicy ? { result: this.resultPolicy } : {}),
       });
-      const finished = await this.finishResult(result);
-      // A task that returns one of its proxied inputs hands that data on to the caller.
-      const kept = storeKeyOf(finished);
-      if (kept !== undefined) {
-        const id = keyId(kept);
-        const index = keys.findIndex((key) => keyId(key) === id);
-        if (index >= 0) keys.splice(index, 1);
+      const { value, made, refs } = await this.finishResult(result, keys, sent);
+      // Inputs the result still references (returned as they are, or anywhere inside it) are
+      // handed to the caller with it instead of being evicted under the caller's feet.
+      const inputs: ConnectorKey[] = [];
+      for (let i = keys.length - 1; i >= 0; i--) {
+        if (refs.has(keyId(keys[i]!))) inputs.push(...keys.splice(i, 1));
       }
-      return finished;
+      if (typeof value === 'object' && value !== null && (made || inputs.length > 0))
+        this.handedOver.set(value, { made, inputs });
+      return value;
     } finally {
       // Inputs we proxied belong to this task alone: drop them however it ended.
       await Promise.allSettled(keys.map((key) => this.store.evict(key)));
@@ -200,21 +205,76 @@ export class StoreExecutor<E extends Executor = Executor> {
     return factory instanceof StoreFactory && factory.storeConfig.name === this.store.name;
   }
 
-  private async finishResult(result: unknown): Promise<unknown> {
+  /** A proxy of our store for a result proxy decoded here, so no second store is built. */
+  private rebind(proxy: unknown): unknown {
+    const key = storeKeyOf(proxy);
+    // Rebind to our store: a factory decoded here would otherwise build (and register) a
+    // second store from the config it carries.
+    if (key === undefined || !this.isOurs(proxy)) return proxy;
+    const { evict } = getFactory(proxy) as StoreFactory;
+    return this.store.proxyFromKey(key, { shape: proxyState(proxy)!.shape, evict });
+  }
+
+  /**
+   * The result as the caller gets it; `made`: the result proxy is this executor's (so owned
+   * when `ownership` is on); `refs`: ids of the store keys the result references.
+   */
+  private async finishResult(
+    decoded: unknown,
+    inputs: readonly ConnectorKey[],
+    sent: readonly unknown[],
+  ): Promise<{ value: unknown; made: boolean; refs: Set<string> }> {
+    const own = (proxy: unknown) => (this.ownership ? takeOwnership(proxy) : proxy);
+    const workerRefs = workerProxiedRefs(decoded);
+    if (workerRefs !== undefined) {
+      // Made by the worker's result proxying for this task: ours to hand over.
+      return { value: own(this.rebind(decoded)), made: true, refs: new Set(workerRefs) };
+    }
+    const inputIds = new Set(inputs.map(keyId));
+    let result = decoded;
+    if (!this.executor.inProcess) {
+      // Proxies decoded here are copies. One the caller (or we) sent comes back as the very
+      // object that was sent; any other of our store is bound to it, so none of them builds
+      // and registers a second store when used.
+      const sentById = new Map<string, unknown>();
+      for (const arg of sent) {
+        const key = storeKeyOf(arg);
+        if (key !== undefined && !inputIds.has(keyId(key))) sentById.set(keyId(key), arg);
+      }
+      result = swapProxies(decoded, (proxy) => {
+        const key = storeKeyOf(proxy);
+        const original = key === undefined ? undefined : sentById.get(keyId(key));
+        return original ?? this.rebind(proxy);
+      });
+    }
     if (isProxy(result)) {
       const key = storeKeyOf(result);
-      // Rebind to our store: a factory decoded here would otherwise build (and register) a
-      // second store from the config it carries.
-      const own =
-        key !== undefined && this.isOurs(result)
-          ? this.store.proxyFromKey(key, { shape: proxyState(result)!.shape })
-          : result;
-      return this.ownership ? takeOwnership(own) : own;
+      const id = key === undefined ? undefined : keyId(key);
+      const refs = new Set(id === undefined ? [] : [id]);
+      if (id !== undefined && inputIds.has(id)) {
+        // An input we proxied, returned as it was: its data becomes the result.
+        return { value: own(this.ownership ? this.rebind(result) : result), made: true, refs };
+      }
+      // A proxy the caller passed in (or the task made): not ours, passed through untouched.
+      return { value: result, made: false, refs };
     }
+    // Only worth walking the result when it could reference an input we proxied.
+    const refs = inputs.length > 0 ? proxyKeyIds(result) : new Set<string>();
     const appliedRemotely = this.resultPolicy?.policy !== undefined;
-    if (appliedRemotely || !proxiable(result) || !this.shouldProxy(result)) return result;
-    const proxy = await this.store.proxy(result);
-    return this.ownership ? takeOwnership(proxy) : proxy;
+    if (appliedRemotely || !proxiable(result) || !this.shouldProxy(result))
+      return { value: result, made: false, refs };
+    return { value: own(await this.store.proxy(result)), made: true, refs };
+  }
+
+  /** Frees what this executor handed over with a result nobody will receive (a failed `map`). */
+  private async release(value: unknown): Promise<void> {
+    const handed =
+      typeof value === 'object' && value !== null ? this.handedOver.get(value) : undefined;
+    if (!handed) return;
+    await Promise.allSettled([
+      handed.made ? releaseResult(this.store, value) : undefined,
+      ...handed.inputs.map((key) => this.store.evict(key)),
+    ]);
   }
 
   /**

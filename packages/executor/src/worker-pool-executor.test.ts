@@ -1,4 +1,11 @@
-import { dispose, extract, isProxy } from '@proxy/core';
+import {
+  closeRegisteredStores,
+  dispose,
+  extract,
+  intoOwned,
+  isProxy,
+  proxyState,
+} from '@proxy/core';
 import { TaskTimeoutError, WorkerCrashedError } from './errors.js';
 import { ProxyAlways, ProxyType } from './policy.js';
 import { StoreExecutor } from './store-executor.js';
@@ -13,6 +20,7 @@ const crash = task<(code: number) => never>(FIXTURES, 'crash');
 const sleep = task<(ms: number, value?: unknown) => unknown>(FIXTURES, 'sleep');
 const bytes = task<(n: number) => Buffer>(FIXTURES, 'bytes');
 const identity = task<(value: Buffer) => Buffer>(FIXTURES, 'identity');
+const wrap = task<(value: Buffer) => { data: Buffer }>(FIXTURES, 'wrap');
 const whereShared = task<(input: Buffer) => { worker: string; cached: boolean; length: number }>(
   FIXTURES,
   'whereShared',
@@ -98,6 +106,38 @@ describe('WorkerPoolExecutor (real worker threads, Piscina)', () => {
       expect(files().filter((f) => !f.endsWith('.ready'))).toHaveLength(1);
       await dispose(result);
       expect(files()).toEqual([]);
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('a result the worker proxied keeps the input it holds; the caller owns the result alone', async () => {
+    const { store, cleanup, files } = fileStore('threads-nested');
+    try {
+      await using executor = new StoreExecutor(new WorkerPoolExecutor({ maxThreads: 1 }), store, {
+        shouldProxy: ProxyAlways,
+      });
+      // The worker proxies { data: <input proxy> }: the stored result references the input.
+      const result = await executor.submit(wrap, Buffer.alloc(1000, 4));
+      expect(proxyState(result)?.kind).toBe('owned');
+      const data = result.data;
+      expect(data[999]).toBe(4);
+      expect(files().filter((f) => !f.endsWith('.ready'))).toHaveLength(2);
+      await dispose(result);
+      expect(files().filter((f) => !f.endsWith('.ready'))).toHaveLength(1);
+      // The input is the caller's now, as a plain proxy: intoOwned + dispose frees it.
+      expect(proxyState(data)?.kind).toBe('proxy');
+      await dispose(intoOwned(data));
+      expect(files()).toEqual([]);
+      // `data` came out of the stored result, so core resolved it through a store rebuilt from
+      // its config (and registered): close that one.
+      await closeRegisteredStores();
+
+      // A proxy the caller made and passes through the worker stays the caller's.
+      const mine = await store.proxy(Buffer.alloc(10, 1));
+      const back = await executor.submit(identity, mine);
+      expect(back).toBe(mine);
+      expect(files().filter((f) => !f.endsWith('.ready'))).toHaveLength(1);
     } finally {
       cleanup();
     }
