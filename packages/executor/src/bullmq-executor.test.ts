@@ -33,6 +33,7 @@ const inspectArgs = task<(...args: unknown[]) => { proxy: boolean; type: string 
   FIXTURES,
   'inspectArgs',
 );
+const slowCopy = task<(ms: number, input: Buffer) => Buffer>(FIXTURES, 'slowCopy');
 const sleep = task<(ms: number, value: string) => string>(FIXTURES, 'sleep');
 
 const TEN_MB = 10 * 1024 * 1024;
@@ -188,10 +189,80 @@ describeWithService(
       for (const p of await pending)
         expect(p).toMatchObject({ status: 'rejected', reason: expect.any(TaskCancelledError) });
 
+      // A timed-out job no worker has taken is removed from Redis: no worker can run it later.
       await using timed = new BullMQExecutor({ queueName: idleQueue, connection, timeoutMs: 300 });
-      await expect(timed.submit(sum, 1, 1)).rejects.toBeInstanceOf(TaskTimeoutError);
-      expect(await timed.queue.getWaitingCount()).toBe(1);
+      const error = await timed.submit(sum, 1, 1).catch((e: Error) => e);
+      expect(error).toBeInstanceOf(TaskTimeoutError);
+      const counts = await timed.queue.getJobCounts(
+        'waiting',
+        'active',
+        'delayed',
+        'prioritized',
+        'completed',
+        'failed',
+      );
+      expect(Object.values(counts).reduce((a, b) => a + b, 0)).toBe(0);
+      expect((error as Error).message).toMatch(
+        /did not finish within 300 ms: no worker had taken it, and its job was removed from the queue, so it will not run/,
+      );
       await timed.queue.obliterate({ force: true });
+    });
+
+    it('a task that times out while running keeps its inputs until it ends; its late result is evicted', async () => {
+      const { store, cleanup, files } = fileStore('bullmq-late');
+      try {
+        const bull = new BullMQExecutor({
+          queueName,
+          connection,
+          timeoutMs: 300,
+          jobOptions: { removeOnComplete: false },
+        });
+        await using executor = new StoreExecutor(bull, store, { shouldProxy: ProxyAlways });
+        const stored = () => files().filter((f) => !f.endsWith('.ready'));
+        // Reads its input after 1 s, then returns a copy (which the worker proxies).
+        const error = await executor
+          .submit(slowCopy, 1000, Buffer.alloc(1000, 2))
+          .catch((e: Error) => e);
+        expect(error).toBeInstanceOf(TaskTimeoutError);
+        // The job still runs: its input (and the number, both proxied) stay until it ends.
+        expect(stored()).toHaveLength(2);
+        expect((error as Error).message).toMatch(
+          /did not finish within 300 ms: a worker is running it .* may still run to the end; its result will be discarded/,
+        );
+        const deadline = Date.now() + 10_000;
+        while ((await bull.queue.getCompletedCount()) === 0 && Date.now() < deadline)
+          await new Promise((r) => setTimeout(r, 50));
+        // It read its input and completed (with the input evicted early it would have failed).
+        const [job] = await bull.queue.getJobs(['completed']);
+        expect(job?.returnvalue).toBeDefined();
+        expect(await bull.queue.getFailedCount()).toBe(0);
+        // Then the inputs and the late result nobody reads are evicted.
+        while (stored().length > 0 && Date.now() < deadline)
+          await new Promise((r) => setTimeout(r, 50));
+        expect(stored()).toEqual([]);
+      } finally {
+        cleanup();
+      }
+    });
+
+    it('shutdown waits for a timed-out task still running at most timeoutMs more, then evicts its inputs', async () => {
+      const { store, cleanup, files } = fileStore('bullmq-late-shutdown');
+      try {
+        const executor = new StoreExecutor(
+          new BullMQExecutor({ queueName, connection, timeoutMs: 300 }),
+          store,
+          { shouldProxy: ProxyAlways },
+        );
+        const error = await executor.submit(slowCopy, 1500, Buffer.alloc(10)).catch((e) => e);
+        expect(error).toBeInstanceOf(TaskTimeoutError);
+        expect(files().filter((f) => !f.endsWith('.ready'))).toHaveLength(2);
+        const started = Date.now();
+        await executor.shutdown();
+        expect(Date.now() - started).toBeLessThan(2000);
+        expect(files()).toEqual([]);
+      } finally {
+        cleanup();
+      }
     });
 
     it('a worker process that dies mid-job gives WorkerCrashedError once another worker sees the stall', async () => {

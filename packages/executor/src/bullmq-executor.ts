@@ -17,6 +17,7 @@ import {
   WorkerCrashedError,
 } from './errors.js';
 import type { Executor, ShutdownOptions, TaskResult } from './executor.js';
+import { type LateOutcome, markStillRunning } from './late.js';
 import type { AnyFunction, Task } from './task.js';
 
 export interface BullMQExecutorOptions {
@@ -62,7 +63,19 @@ interface Waiter {
   added: boolean;
   /** Set by the watchdog before it fails the job: a `failed` event with it is that crash. */
   crashReason?: string;
+  /** The `queue.add` call, once made. */
+  adding?: Promise<unknown>;
 }
+
+/** A job whose caller timed out while it may still run: watched until it ends. */
+interface Abandoned {
+  name: string;
+  crashReason?: string;
+  end: (outcome: LateOutcome) => void;
+}
+
+/** How long a timed-out task's withdrawal (removing its job from Redis) may take. */
+const WITHDRAW_MS = 2000;
 
 const noop = () => {};
 
@@ -84,6 +97,8 @@ export class BullMQExecutor implements Executor {
   private readonly ownsQueue: boolean;
   private readonly options: BullMQExecutorOptions;
   private readonly waiters = new Map<string, Waiter>();
+  /** Timed-out jobs that may still run, by job id. */
+  private readonly abandoned = new Map<string, Abandoned>();
   private readonly ready: Promise<void>;
   private accepting = true;
   /** Set by shutdown: `listen` must not open a QueueEvents connection any more. */
@@ -131,14 +146,20 @@ export class BullMQExecutor implements Executor {
       this.watchdog = new WorkerWatchdog(
         this.queue,
         {
-          inFlight: () => [...this.waiters].filter(([, w]) => w.added).map(([id]) => id),
+          inFlight: () => [
+            ...[...this.waiters].filter(([, w]) => w.added).map(([id]) => id),
+            ...this.abandoned.keys(),
+          ],
           crashReason: (jobId, lostForMs) => {
-            const waiter = this.waiters.get(jobId);
+            const waiter = this.waiters.get(jobId) ?? this.abandoned.get(jobId);
             if (!waiter) return undefined;
             waiter.crashReason = `The BullMQ worker running ${waiter.name} (job ${jobId} on queue "${this.queue.name}") died before finishing: no worker has been connected to the queue for ${lostForMs} ms and the job's lock expired. The job was failed in Redis, so no worker runs it again.`;
             return waiter.crashReason;
           },
-          crashed: (jobId, reason) => this.settle(jobId)?.reject(new WorkerCrashedError(reason)),
+          crashed: (jobId, reason) => {
+            this.ended(jobId, { ended: true });
+            this.settle(jobId)?.reject(new WorkerCrashedError(reason));
+          },
         },
         { lostAfterMs, intervalMs },
       );
@@ -180,20 +201,35 @@ export class BullMQExecutor implements Executor {
     return waiter;
   }
 
+  /** A timed-out job has really ended (or is no longer watched): tell whoever waits for that. */
+  private ended(jobId: string, outcome: LateOutcome): void {
+    const abandoned = this.abandoned.get(jobId);
+    if (!abandoned) return;
+    this.abandoned.delete(jobId);
+    abandoned.end(outcome);
+  }
+
   private completed(jobId: string, returnvalue: unknown): void {
     const waiter = this.settle(jobId);
-    if (!waiter) return;
+    if (!waiter && !this.abandoned.has(jobId)) return;
+    let value: unknown;
     try {
       const ret = (
         typeof returnvalue === 'string' ? JSON.parse(returnvalue) : returnvalue
       ) as JobReturn;
-      waiter.resolve(decodeResult(Buffer.from(ret.value, 'base64')));
+      value = decodeResult(Buffer.from(ret.value, 'base64'));
     } catch (error) {
-      waiter.reject(error as Error);
+      waiter?.reject(error as Error);
+      this.ended(jobId, { ended: true });
+      return;
     }
+    waiter?.resolve(value);
+    // A late result nobody reads: handed to the timed-out task's StoreExecutor to release.
+    this.ended(jobId, { ended: true, value });
   }
 
   private async failed(jobId: string, failedReason: string): Promise<void> {
+    this.ended(jobId, { ended: true });
     const crashReason = this.waiters.get(jobId)?.crashReason;
     if (crashReason !== undefined && failedReason === crashReason) {
       // The watchdog failed it; this event may arrive before its own call returns.
@@ -255,14 +291,7 @@ export class BullMQExecutor implements Executor {
     if (this.options.timeoutMs !== undefined) {
       // Started before connecting: timeoutMs bounds the whole task, Redis being unreachable included.
       waiter.timer = setTimeout(() => {
-        if (!this.settle(jobId)) return;
-        waiter.reject(
-          new TaskTimeoutError(
-            waiter.added
-              ? `Task ${name} (job ${jobId}) did not finish within ${this.options.timeoutMs} ms. Is a worker running on queue "${this.queue.name}"?`
-              : `Task ${name} could not be queued within ${this.options.timeoutMs} ms: Redis did not answer. Is it running and reachable?`,
-          ),
-        );
+        this.timedOut(jobId, waiter).catch(() => {});
       }, this.options.timeoutMs);
     }
     // Registered before the job exists, so its completion cannot be missed.
@@ -282,18 +311,87 @@ export class BullMQExecutor implements Executor {
         maxResultBytes: this.maxInlineBytes,
       };
       waiter.added = true;
-      await this.queue.add(call.export, payload, {
+      waiter.adding = this.queue.add(call.export, payload, {
         removeOnComplete: true,
         removeOnFail: { age: 24 * 3600 },
         ...this.options.jobOptions,
         jobId,
       });
+      await waiter.adding;
       this.watchdog?.watch();
     } catch (error) {
       this.settle(jobId);
       throw error;
     }
     return settled;
+  }
+
+  /**
+   * `timeoutMs` has passed. A job no worker has taken is removed from Redis, so it never runs;
+   * one that is running (or that could not be removed) is watched until it ends, and the
+   * caller's error says so (a StoreExecutor keeps its inputs until then).
+   */
+  private async timedOut(jobId: string, waiter: Waiter): Promise<void> {
+    const ms = this.options.timeoutMs;
+    if (!waiter.added) {
+      this.settle(jobId)?.reject(
+        new TaskTimeoutError(
+          `Task ${waiter.name} could not be queued within ${ms} ms: Redis did not answer. Is it running and reachable?`,
+        ),
+      );
+      return;
+    }
+    // Still registered meanwhile: a result or failure arriving now settles the task as usual.
+    let bound: NodeJS.Timeout | undefined;
+    const fate = await Promise.race([
+      this.withdraw(jobId, waiter),
+      new Promise<'unknown'>((resolve) => {
+        bound = setTimeout(() => resolve('unknown'), WITHDRAW_MS);
+      }),
+    ]).finally(() => clearTimeout(bound));
+    if (!this.waiters.has(jobId)) return;
+    const head = `Task ${waiter.name} (job ${jobId} on queue "${this.queue.name}") did not finish within ${ms} ms`;
+    if (fate === 'removed') {
+      this.settle(jobId)?.reject(
+        new TaskTimeoutError(
+          `${head}: no worker had taken it, and its job was removed from the queue, so it will not run. Is a worker running on queue "${this.queue.name}"?`,
+        ),
+      );
+      return;
+    }
+    const error = new TaskTimeoutError(
+      fate === 'running'
+        ? `${head}: a worker is running it and it could not be withdrawn, so it may still run to the end; its result will be discarded.`
+        : `${head}: its job could not be removed from the queue (Redis did not answer), so it may still run; its result will be discarded.`,
+    );
+    const late = new Promise<LateOutcome>((end) => {
+      this.abandoned.set(jobId, { name: waiter.name, end });
+    });
+    markStillRunning(error, late);
+    this.settle(jobId)?.reject(error);
+    this.watchdog?.watch();
+  }
+
+  /** Removes a job no worker has taken: 'removed', or 'running' when a worker has it. */
+  private async withdraw(jobId: string, waiter: Waiter): Promise<'removed' | 'running'> {
+    try {
+      await waiter.adding;
+    } catch {
+      return 'removed'; // never queued
+    }
+    const job = await Job.fromId(this.queue, jobId);
+    // Gone already: it ended just now, and its event is on the way.
+    if (!job) return 'running';
+    const state = await job.getState();
+    if (state === 'waiting' || state === 'delayed' || state === 'prioritized') {
+      try {
+        await job.remove();
+        return 'removed';
+      } catch {
+        return 'running'; // a worker took it meanwhile (remove refuses a locked job)
+      }
+    }
+    return 'running';
   }
 
   submit<F extends AnyFunction>(task: Task<F>, ...args: Parameters<F>): Promise<TaskResult<F>> {
@@ -353,6 +451,28 @@ export class BullMQExecutor implements Executor {
           }),
       );
       await Promise.all(pending);
+      // Timed-out jobs still running: watched for at most `timeoutMs` more, then let go.
+      if (this.abandoned.size > 0) {
+        const watching = [...this.abandoned.keys()].map(
+          (jobId) =>
+            new Promise<void>((resolve) => {
+              const entry = this.abandoned.get(jobId)!;
+              const { end } = entry;
+              entry.end = (outcome) => {
+                end(outcome);
+                resolve();
+              };
+            }),
+        );
+        let bound: NodeJS.Timeout | undefined;
+        await Promise.race([
+          Promise.all(watching),
+          new Promise<void>((resolve) => {
+            bound = setTimeout(resolve, this.options.timeoutMs ?? 0);
+          }),
+        ]).finally(() => clearTimeout(bound));
+        for (const jobId of [...this.abandoned.keys()]) this.ended(jobId, { ended: false });
+      }
       // Only now: until every task has settled, the watchdog may still be needed to settle one.
       await this.watchdog?.stop();
       // Not `await this.ready`: with Redis unreachable it never settles. A `listen` still

@@ -11,6 +11,7 @@ import {
 import { type ResultPolicy, workerProxiedRefs } from './call.js';
 import { ExecutorShutdownError, TaskCancelledError } from './errors.js';
 import type { Executor, ShutdownOptions, TaskResult } from './executor.js';
+import { type LateOutcome, lateOutcome } from './late.js';
 import { proxyKeyIds, releaseResult, storeKeyOf, swapProxies, takeOwnership } from './ownership.js';
 import { estimateSize, isPortablePolicy, ProxyNever, type ShouldProxy } from './policy.js';
 import type { AnyFunction, Task } from './task.js';
@@ -49,6 +50,8 @@ export class StoreExecutor<E extends Executor = Executor> {
    * result still references: what a failed `map` releases for results nobody receives.
    */
   private readonly handedOver = new WeakMap<object, { made: boolean; inputs: ConnectorKey[] }>();
+  /** Input (and late result) evictions waiting for timed-out tasks that may still run. */
+  private readonly lateCleanups = new Set<Promise<void>>();
   private cancelRequested = false;
   private closing: Promise<void> | undefined;
 
@@ -120,6 +123,7 @@ export class StoreExecutor<E extends Executor = Executor> {
 
   private async run(task: Task, args: readonly unknown[]): Promise<unknown> {
     const keys: ConnectorKey[] = [];
+    let late: Promise<LateOutcome> | undefined;
     try {
       const staged = this.proxyInputs(args, keys);
       const tracked = staged.catch(() => {}).finally(() => this.staging.delete(tracked));
@@ -145,10 +149,34 @@ export class StoreExecutor<E extends Executor = Executor> {
       if (typeof value === 'object' && value !== null && (made || inputs.length > 0))
         this.handedOver.set(value, { made, inputs });
       return value;
+    } catch (error) {
+      late = lateOutcome(error);
+      throw error;
     } finally {
-      // Inputs we proxied belong to this task alone: drop them however it ended.
-      await Promise.allSettled(keys.map((key) => this.store.evict(key)));
+      // Inputs we proxied belong to this task alone: drop them however it ended. A task that
+      // timed out but may still be running keeps them until it really ends.
+      if (late) this.cleanUpLate(late, keys);
+      else await Promise.allSettled(keys.map((key) => this.store.evict(key)));
     }
+  }
+
+  /**
+   * After a task its caller stopped waiting for has really ended (or its executor stopped
+   * watching it): evicts its inputs, and a result proxy the worker made that nobody will read.
+   */
+  private cleanUpLate(late: Promise<LateOutcome>, keys: readonly ConnectorKey[]): void {
+    const cleanup = late.then(async (outcome) => {
+      const orphans = [...keys];
+      if (outcome.ended && workerProxiedRefs(outcome.value) !== undefined) {
+        const key = storeKeyOf(outcome.value);
+        if (key !== undefined && this.isOurs(outcome.value)) orphans.push(key);
+      }
+      await Promise.allSettled(orphans.map((key) => this.store.evict(key)));
+    });
+    const tracked: Promise<void> = cleanup
+      .catch(() => {})
+      .finally(() => this.lateCleanups.delete(tracked));
+    this.lateCleanups.add(tracked);
   }
 
   private async proxyInputs(args: readonly unknown[], keys: ConnectorKey[]): Promise<unknown[]> {
@@ -292,6 +320,8 @@ export class StoreExecutor<E extends Executor = Executor> {
       await stopping;
       await this.executor.shutdown({ wait: true });
       while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
+      // The executor has shut down, so every timed-out task has ended or been let go.
+      while (this.lateCleanups.size > 0) await Promise.allSettled([...this.lateCleanups]);
       if (this.closeStore) await this.store.close();
     })();
     await stopping;
