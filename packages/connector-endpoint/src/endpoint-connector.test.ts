@@ -3,8 +3,8 @@ import net from 'node:net';
 import { freePort, runConnectorConformance } from '@proxy/connector-test-suite';
 import { ConnectorError, InvalidKeyError, Store } from '@proxy/core';
 import { Agent, type Dispatcher } from 'undici';
-import { EndpointConnector } from './endpoint-connector.js';
-import { launchEndpoint, type RunningEndpoint, startEndpoint } from './test-endpoint.js';
+import { BatchRollbackError, EndpointConnector } from './endpoint-connector.js';
+import { launchEndpoint, type RunningEndpoint, startEndpoint, tcpProxy } from './test-endpoint.js';
 
 const TOKEN = 'conformance-token';
 let memory: RunningEndpoint;
@@ -268,6 +268,82 @@ describe('EndpointConnector batches', () => {
       expect(fs.readdirSync(dataDir)).toEqual(before);
     } finally {
       await agent.close();
+    }
+  });
+});
+
+describe('EndpointConnector: rollback of a failed putBatch', () => {
+  const dataDir = () => `${file.home}/${file.name}/data`;
+  /** 300 small objects whose last one is over the file endpoint's 1 MB limit. */
+  const batch = () => {
+    const data = Array.from({ length: 300 }, (_, i) => Buffer.from(`rollback ${i}`));
+    data[299] = Buffer.alloc(1_000_001);
+    return data;
+  };
+
+  test('evicts every stored object with the batch concurrency limit (connections counted by a proxy)', async () => {
+    const proxy = await tcpProxy(file.address);
+    try {
+      await using c = new EndpointConnector({ endpoints: [proxy.address] });
+      const before = fs.readdirSync(dataDir()).length;
+      const error = await c.putBatch(batch()).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ConnectorError);
+      expect((error as Error).message).toContain('max object size');
+      expect(fs.readdirSync(dataDir()).length).toBe(before);
+      // Puts and evictions each keep at most 32 requests (so 32 sockets) in flight.
+      expect(proxy.maxOpen).toBeGreaterThan(1);
+      // 32 batch sockets, plus the one discovery used (idle, kept alive).
+      expect(proxy.maxOpen).toBeLessThanOrEqual(33);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  test('retries evictions that fail once; none left behind', async () => {
+    const proxy = await tcpProxy(file.address);
+    // The first eviction request of each key is cut off.
+    const seen = new Set<string>();
+    let dropped = 0;
+    proxy.drop = (data) => {
+      const key = /POST \/evict\?key=([^&\s]+)/.exec(data.toString('latin1'))?.[1];
+      if (key === undefined || seen.has(key)) return false;
+      seen.add(key);
+      dropped++;
+      return true;
+    };
+    try {
+      await using c = new EndpointConnector({ endpoints: [proxy.address] });
+      const before = fs.readdirSync(dataDir()).length;
+      const error = await c.putBatch(batch()).catch((e: unknown) => e);
+      expect(dropped).toBe(299);
+      expect(error).not.toBeInstanceOf(BatchRollbackError);
+      expect((error as Error).message).toContain('max object size');
+      expect(fs.readdirSync(dataDir()).length).toBe(before);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  test('objects that cannot be evicted are named in the error, never silently left', async () => {
+    const proxy = await tcpProxy(file.address);
+    proxy.drop = (data) => data.includes('POST /evict');
+    try {
+      await using c = new EndpointConnector({ endpoints: [proxy.address] });
+      const before = fs.readdirSync(dataDir()).length;
+      const error = await c.putBatch(batch()).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(BatchRollbackError);
+      expect(error).toBeInstanceOf(ConnectorError);
+      const left = (error as BatchRollbackError).leftBehind;
+      expect(left).toHaveLength(299);
+      expect((error as Error).message).toContain('299 of the 299 objects');
+      expect((error as Error).message).toContain(left[0]!.objectId);
+      expect(((error as Error).cause as Error).message).toContain('max object size');
+      expect(fs.readdirSync(dataDir()).length).toBe(before + 299);
+      await using direct = new EndpointConnector({ endpoints: [file.address] });
+      for (const key of left) await direct.evict(key);
+      expect(fs.readdirSync(dataDir()).length).toBe(before);
+    } finally {
+      await proxy.close();
     }
   });
 });

@@ -21,7 +21,11 @@ export interface EndpointConnectorOptions {
   endpoints: string[];
   /** Bearer token for endpoints that require one (default: the token in the endpoint's config, if found by name/uuid). */
   token?: string;
-  /** Connect, response-header and idle-body timeout of each request, in ms. Default 10 s. */
+  /**
+   * Idle timeout of each request, in ms (default 10 s): connecting, an upload that moves no
+   * bytes, waiting for the answer after the body was sent, and idle time between response
+   * chunks. An upload that keeps moving may take longer than this in total.
+   */
   timeoutMs?: number;
   /** The endpoint config folder (default `$PROXY_HOME`, `$XDG_DATA_HOME/proxy`, `~/.local/share/proxy`). */
   home?: string;
@@ -37,6 +41,15 @@ const DEFAULT_TIMEOUT_MS = 10_000;
 const BATCH_CONCURRENCY = 32;
 /** A single long-poll request never waits longer than this; longer waits are several polls. */
 const POLL_SLICE_MS = 30_000;
+/**
+ * Uploads larger than this go to the socket in pieces of this size (views, not copies), so
+ * that the connector sees the upload progress and restarts its idle timer on each piece.
+ */
+const UPLOAD_CHUNK = 256 * 1024;
+/** Request header asking the endpoint to report upload progress with `102 Processing`. */
+export const PROGRESS_HEADER = 'x-proxy-progress';
+/** Attempts per key when a failed putBatch evicts what it already stored. */
+const ROLLBACK_ATTEMPTS = 3;
 
 type Method = 'GET' | 'POST';
 
@@ -52,6 +65,13 @@ export class EndpointConnector implements DeferrableConnector<EndpointKey> {
   private readonly token: string | undefined;
   private readonly home: string | undefined;
   private readonly dispatcher: Dispatcher;
+  /**
+   * Batches go through an agent with at most BATCH_CONCURRENCY sockets: undici marks a socket
+   * free a moment after its answer arrived, so with no cap a batch that starts its next request
+   * at once opens more sockets than it has requests in flight. Single requests (and long polls)
+   * keep the uncapped agent. With an injected dispatcher, both are that dispatcher.
+   */
+  private readonly batchDispatcher: Dispatcher;
   private readonly ownsDispatcher: boolean;
   private found: Promise<HomeEndpoint> | undefined;
   private closed = false;
@@ -82,6 +102,13 @@ export class EndpointConnector implements DeferrableConnector<EndpointKey> {
     this.ownsDispatcher = options.dispatcher === undefined;
     this.dispatcher =
       options.dispatcher ?? new Agent({ connect: { timeout: timeoutMs }, keepAliveTimeout: 4000 });
+    this.batchDispatcher =
+      options.dispatcher ??
+      new Agent({
+        connect: { timeout: timeoutMs },
+        keepAliveTimeout: 4000,
+        connections: BATCH_CONCURRENCY,
+      });
   }
 
   static fromConfig(options: Record<string, unknown>): EndpointConnector {
@@ -119,6 +146,12 @@ export class EndpointConnector implements DeferrableConnector<EndpointKey> {
     return key;
   }
 
+  private async putVia(data: Uint8Array, via: Dispatcher): Promise<EndpointKey> {
+    const key = await this.newKey();
+    await this.setVia(key, data, via);
+    return key;
+  }
+
   /** `put` of the concatenation of `parts`, streamed piece by piece (no joining copy). */
   async putParts(parts: readonly Uint8Array[]): Promise<EndpointKey> {
     const key = await this.newKey();
@@ -131,18 +164,55 @@ export class EndpointConnector implements DeferrableConnector<EndpointKey> {
     const stored: EndpointKey[] = [];
     try {
       return await mapLimit(data, BATCH_CONCURRENCY, async (d) => {
-        const key = await this.put(d);
+        const key = await this.putVia(d, this.batchDispatcher);
         stored.push(key);
         return key;
       });
     } catch (error) {
-      // The batch's error is what the caller needs; a failed clean-up leaves only unreachable objects.
-      await Promise.allSettled(stored.map((key) => this.evict(key)));
-      throw error;
+      // mapLimit has let every put already running settle, so `stored` is complete here.
+      const left = await this.rollback(stored);
+      if (left.length === 0) throw error;
+      const shown = left.slice(0, 20).map(formatKey).join(', ');
+      throw new BatchRollbackError(
+        `EndpointConnector: putBatch failed (${(error as Error)?.message ?? error}), and ${left.length} of the ${stored.length} objects it had stored could not be evicted: ${shown}${left.length > 20 ? ', …' : ''} (all in the error's \`leftBehind\`)`,
+        left,
+        { cause: error },
+      );
     }
   }
 
-  async set(key: EndpointKey, data: Uint8Array | readonly Uint8Array[]): Promise<void> {
+  /**
+   * Evicts the keys of a failed batch, with the batch's concurrency limit, trying each key up
+   * to ROLLBACK_ATTEMPTS times. Returns the keys that could not be evicted.
+   */
+  private async rollback(keys: readonly EndpointKey[]): Promise<EndpointKey[]> {
+    const left: EndpointKey[] = [];
+    await mapLimit(keys, BATCH_CONCURRENCY, async (key) => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await this.evictVia(key, this.batchDispatcher);
+          return;
+        } catch {
+          if (attempt >= ROLLBACK_ATTEMPTS || this.closed) {
+            left.push(key);
+            return;
+          }
+          await new Promise((r) => setTimeout(r, 50 * attempt));
+        }
+      }
+    });
+    return left;
+  }
+
+  set(key: EndpointKey, data: Uint8Array | readonly Uint8Array[]): Promise<void> {
+    return this.setVia(key, data, this.dispatcher);
+  }
+
+  private async setVia(
+    key: EndpointKey,
+    data: Uint8Array | readonly Uint8Array[],
+    via: Dispatcher,
+  ): Promise<void> {
     this.validateKey(key);
     const home = await this.endpoint();
     const size =
@@ -157,14 +227,19 @@ export class EndpointConnector implements DeferrableConnector<EndpointKey> {
       body: data,
       size,
       empty: size === 0,
+      via,
     });
     await this.expectOk(home, res, 'set', key);
   }
 
-  async get(key: EndpointKey): Promise<Uint8Array | null> {
+  get(key: EndpointKey): Promise<Uint8Array | null> {
+    return this.getVia(key, this.dispatcher);
+  }
+
+  private async getVia(key: EndpointKey, via: Dispatcher): Promise<Uint8Array | null> {
     this.validateKey(key);
     const home = await this.endpoint();
-    const res = await this.call(home, 'GET', '/get', key);
+    const res = await this.call(home, 'GET', '/get', key, { via });
     if (res.statusCode === 404) {
       await res.body.dump();
       return null;
@@ -179,7 +254,7 @@ export class EndpointConnector implements DeferrableConnector<EndpointKey> {
 
   async getBatch(keys: EndpointKey[]): Promise<(Uint8Array | null)[]> {
     for (const key of keys) this.validateKey(key);
-    return mapLimit(keys, BATCH_CONCURRENCY, (k) => this.get(k));
+    return mapLimit(keys, BATCH_CONCURRENCY, (k) => this.getVia(k, this.batchDispatcher));
   }
 
   async exists(key: EndpointKey): Promise<boolean> {
@@ -201,10 +276,14 @@ export class EndpointConnector implements DeferrableConnector<EndpointKey> {
     return body.exists;
   }
 
-  async evict(key: EndpointKey): Promise<void> {
+  evict(key: EndpointKey): Promise<void> {
+    return this.evictVia(key, this.dispatcher);
+  }
+
+  private async evictVia(key: EndpointKey, via: Dispatcher): Promise<void> {
     this.validateKey(key);
     const home = await this.endpoint();
-    const res = await this.call(home, 'POST', '/evict', key);
+    const res = await this.call(home, 'POST', '/evict', key, { via });
     await this.expectOk(home, res, 'evict', key);
   }
 
@@ -252,7 +331,8 @@ export class EndpointConnector implements DeferrableConnector<EndpointKey> {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (this.ownsDispatcher) await this.dispatcher.close();
+    if (this.ownsDispatcher)
+      await Promise.all([this.dispatcher.close(), this.batchDispatcher.close()]);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -270,6 +350,7 @@ export class EndpointConnector implements DeferrableConnector<EndpointKey> {
       empty?: boolean;
       waitMs?: number;
       signal?: AbortSignal;
+      via?: Dispatcher;
     } = {},
   ): Promise<Dispatcher.ResponseData> {
     const query = new URLSearchParams({ key: key.objectId, endpoint: key.endpointId });
@@ -279,27 +360,42 @@ export class EndpointConnector implements DeferrableConnector<EndpointKey> {
     if (home.token) headers.authorization = `Bearer ${home.token}`;
     if (extra.body) headers['content-type'] = 'application/octet-stream';
     let body: Uint8Array | Readable | null = null;
-    if (extra.body instanceof Uint8Array) body = extra.body;
-    else if (extra.body) {
-      headers['content-length'] = String(extra.size);
-      body =
-        extra.body.length === 1 ? extra.body[0]! : Readable.from(extra.body, { objectMode: false });
+    let upload: UploadWatchdog | undefined;
+    if (extra.body) {
+      const parts = extra.body instanceof Uint8Array ? [extra.body] : extra.body;
+      const size = extra.size ?? 0;
+      headers['content-length'] = String(size);
+      if (parts.length === 1 && size <= UPLOAD_CHUNK) body = parts[0]!;
+      else if (parts.length === 0) body = new Uint8Array(0);
+      else {
+        upload = new UploadWatchdog(this.timeoutMs, size);
+        body = new ChunkedBody(parts, upload);
+        // Asks the endpoint for `102 Processing` while bytes arrive: the socket buffers of both
+        // hosts can hold seconds of a slow upload, which the pieces taken here do not show.
+        headers[PROGRESS_HEADER] = '1';
+      }
     }
-    // A long poll legitimately sends no headers for up to waitMs.
-    const headersTimeout = this.timeoutMs + (extra.waitMs ?? 0);
+    // A long poll legitimately sends no headers for up to waitMs. A chunked upload has its own
+    // idle timer (UploadWatchdog) in place of the header timeout, which undici would count from
+    // the start of the upload.
+    const headersTimeout = upload ? 0 : this.timeoutMs + (extra.waitMs ?? 0);
+    const signal = upload?.signal ?? extra.signal;
     try {
       return await request(`${home.address}${route}?${query}`, {
         method,
-        dispatcher: this.dispatcher,
+        dispatcher: extra.via ?? this.dispatcher,
         headers,
         body,
         headersTimeout,
         bodyTimeout: this.timeoutMs,
-        ...(extra.signal && { signal: extra.signal }),
+        ...(signal && { signal }),
+        ...(upload && { onInfo: () => upload.heard() }),
       });
     } catch (error) {
       if (extra.signal?.aborted) throw extra.signal.reason;
       throw this.failed(home, route.slice(1), key, error);
+    } finally {
+      upload?.stop();
     }
   }
 
@@ -324,10 +420,126 @@ export class EndpointConnector implements DeferrableConnector<EndpointKey> {
 
   private failed(home: HomeEndpoint, op: string, key: EndpointKey, error: unknown): ConnectorError {
     const e = error as Error & { code?: string };
+    const timedOut = error instanceof UploadTimeout || TIMEOUT_CODES.has(e.code ?? '');
+    const hint = timedOut
+      ? ` (timeoutMs is ${this.timeoutMs}: the endpoint or the network is stalled or too slow)`
+      : '. Is the endpoint running?';
     return new ConnectorError(
-      `EndpointConnector: ${op} key=${formatKey(key)} on ${home.address} failed: ${e.code ? `${e.code} ` : ''}${e.message}. Is the endpoint running?`,
+      `EndpointConnector: ${op} key=${formatKey(key)} on ${home.address} failed: ${e.code ? `${e.code} ` : ''}${e.message}${hint}`,
       { cause: error },
     );
+  }
+}
+
+/** undici's codes for a request that timed out (as opposed to a refused or reset connection). */
+const TIMEOUT_CODES = new Set([
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+]);
+
+/** A `putBatch` whose rollback could not evict every object it had stored. */
+export class BatchRollbackError extends ConnectorError {
+  constructor(
+    message: string,
+    /** The keys of the objects that are still stored. */
+    readonly leftBehind: EndpointKey[],
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** Why an upload was aborted: it stopped moving, or the answer did not come after it. */
+class UploadTimeout extends Error {
+  override name = 'UploadTimeout';
+  readonly code = 'UPLOAD_TIMEOUT';
+}
+
+/**
+ * The idle timer of a chunked upload. Every piece the socket takes, and every `102 Processing`
+ * from the endpoint, restarts it; once the endpoint stops reporting after the last piece, it is
+ * the wait for the answer. When it fires, the request is aborted.
+ */
+class UploadWatchdog {
+  private readonly controller = new AbortController();
+  private readonly timer: NodeJS.Timeout;
+  private sent = 0;
+  private finished = false;
+
+  constructor(
+    private readonly timeoutMs: number,
+    private readonly size: number,
+  ) {
+    this.timer = setTimeout(() => this.fire(), timeoutMs);
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  /** The socket took `bytes` more bytes (or, with `done`, the whole body). */
+  progress(bytes: number, done: boolean): void {
+    this.sent += bytes;
+    this.finished = done;
+    this.timer.refresh();
+  }
+
+  /** The endpoint said (with a `102 Processing`) that more of the body arrived. */
+  heard(): void {
+    this.timer.refresh();
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+  }
+
+  private fire(): void {
+    this.controller.abort(
+      new UploadTimeout(
+        this.finished
+          ? `no answer within ${this.timeoutMs} ms after the ${this.size}-byte body was sent`
+          : `upload stalled: no progress for ${this.timeoutMs} ms after ${this.sent} of ${this.size} bytes`,
+      ),
+    );
+  }
+}
+
+/**
+ * The pieces of a body as a stream of views of at most UPLOAD_CHUNK bytes (no copies). The
+ * stream buffers at most one piece ahead, so a read means the socket took the previous one.
+ */
+class ChunkedBody extends Readable {
+  private part = 0;
+  private offset = 0;
+  private pending = 0;
+
+  constructor(
+    private readonly parts: readonly Uint8Array[],
+    private readonly watchdog: UploadWatchdog,
+  ) {
+    super({ highWaterMark: UPLOAD_CHUNK });
+  }
+
+  override _read(): void {
+    while (this.part < this.parts.length) {
+      const piece = this.parts[this.part]!;
+      if (this.offset >= piece.byteLength) {
+        this.part++;
+        this.offset = 0;
+        continue;
+      }
+      const end = Math.min(piece.byteLength, this.offset + UPLOAD_CHUNK);
+      const chunk = piece.subarray(this.offset, end);
+      this.offset = end;
+      this.watchdog.progress(this.pending, false);
+      this.pending = chunk.byteLength;
+      this.push(chunk);
+      return;
+    }
+    this.watchdog.progress(this.pending, true);
+    this.pending = 0;
+    this.push(null);
   }
 }
 

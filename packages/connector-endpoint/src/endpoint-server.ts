@@ -23,6 +23,25 @@ const DEFAULT_MAX_WAIT_MS = 60_000;
 /** How much of a refused body is read and discarded before the connection is dropped. */
 const LINGER_BYTES = 4 * 1024 * 1024;
 const LINGER_MS = 2000;
+/**
+ * A client that sends `x-proxy-progress: 1` with an upload gets `102 Processing` at most this
+ * often while bytes of its body arrive (EndpointConnector uses it as its idle timer).
+ * Opt-in: some clients (Python's http.client) take any 1xx other than 100 for the answer.
+ */
+const PROGRESS_MS = 100;
+
+/** Sends `102 Processing` every PROGRESS_MS in which bytes of the request arrived. */
+function reportProgress(req: http.IncomingMessage, res: http.ServerResponse): () => void {
+  const socket = req.socket;
+  let seen = socket.bytesRead;
+  const timer = setInterval(() => {
+    if (res.headersSent || res.destroyed || socket.destroyed) return;
+    if (socket.bytesRead === seen) return;
+    seen = socket.bytesRead;
+    res.writeProcessing();
+  }, PROGRESS_MS);
+  return () => clearInterval(timer);
+}
 
 class HttpError extends Error {
   constructor(
@@ -195,6 +214,8 @@ export class EndpointServer {
       if (length === 0 && !allowEmpty) throw new HttpError(400, new EmptyBodyError().message);
     }
     if (expectsContinue) res.writeContinue();
+    const stopReporting =
+      req.headers['x-proxy-progress'] === '1' ? reportProgress(req, res) : () => {};
     try {
       await this.storage.write(id, req, { allowEmpty });
     } catch (error) {
@@ -202,6 +223,8 @@ export class EndpointServer {
       if (error instanceof EmptyBodyError) throw new HttpError(400, error.message);
       if (req.destroyed || req.readableAborted) return; // the client went away: nothing was stored
       throw error;
+    } finally {
+      stopReporting();
     }
     this.send(res, 200, '');
     this.wake(id);

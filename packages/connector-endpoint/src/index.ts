@@ -10,7 +10,11 @@ export {
   type StorageKind,
   writeConfig,
 } from './endpoint-config.js';
-export { EndpointConnector, type EndpointConnectorOptions } from './endpoint-connector.js';
+export {
+  BatchRollbackError,
+  EndpointConnector,
+  type EndpointConnectorOptions,
+} from './endpoint-connector.js';
 export { assertEndpointKey, type EndpointKey, isObjectId } from './endpoint-key.js';
 export { EndpointServer, type EndpointServerOptions } from './endpoint-server.js';
 export { FileStorage } from './file-storage.js';

@@ -1,6 +1,7 @@
 // Test-only helpers: run the built `proxy-endpoint` CLI as child processes in a temp home.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '@proxy/connector-test-suite';
@@ -132,4 +133,101 @@ export async function launchEndpoint(endpoint: {
       await exited;
     },
   };
+}
+
+export interface TcpProxy {
+  /** `http://127.0.0.1:PORT` of the proxy. */
+  address: string;
+  /** Bytes per second forwarded from clients to the target; 0 stops forwarding (and reading). */
+  rate: number;
+  /** Connections open right now, and the most that were ever open at once. */
+  open: number;
+  maxOpen: number;
+  /** When it returns true for data a client sent, that connection is dropped. */
+  drop?: (data: Buffer) => boolean;
+  close(): Promise<void>;
+}
+
+/**
+ * A TCP proxy in front of `target` (`http://host:port`) that forwards what clients send at
+ * `rate` bytes/s (answers flow back unthrottled). It reads from a client only as fast as it
+ * forwards, so a slow or stopped proxy pushes back on the client's socket as a slow or dead
+ * network would.
+ */
+export async function tcpProxy(target: string, rate = Number.POSITIVE_INFINITY): Promise<TcpProxy> {
+  const { hostname, port } = new URL(target);
+  const TICK_MS = 20;
+  const sockets = new Set<net.Socket>();
+  const ticks = new Set<() => void>();
+  const timer = setInterval(() => {
+    for (const tick of ticks) tick();
+  }, TICK_MS);
+  const server = net.createServer((client) => {
+    proxy.open++;
+    proxy.maxOpen = Math.max(proxy.maxOpen, proxy.open);
+    const upstream = net.connect(Number(port), hostname);
+    sockets.add(client).add(upstream);
+    const queue: Buffer[] = [];
+    let queued = 0;
+    let budget = 0;
+    const tick = () => {
+      // No saving up while idle: an idle link does not send a burst later.
+      const perTick = (proxy.rate * TICK_MS) / 1000;
+      budget = Math.min(budget + perTick, 2 * perTick);
+      flush();
+    };
+    const flush = () => {
+      while (queue.length > 0 && budget >= 1) {
+        const head = queue[0]!;
+        const n = Math.min(head.length, Math.floor(budget));
+        upstream.write(head.subarray(0, n));
+        budget -= n;
+        queued -= n;
+        if (n === head.length) queue.shift();
+        else queue[0] = head.subarray(n);
+      }
+      if (queued < 65536 && proxy.rate > 0) client.resume();
+    };
+    ticks.add(tick);
+    client.on('data', (data: Buffer) => {
+      if (proxy.drop?.(data)) {
+        client.destroy();
+        return;
+      }
+      if (proxy.rate === Number.POSITIVE_INFINITY) {
+        upstream.write(data);
+        return;
+      }
+      queue.push(data);
+      queued += data.length;
+      if (queued >= 65536) client.pause();
+      flush();
+    });
+    upstream.pipe(client);
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', end).on('close', end);
+    upstream.on('error', end).on('close', end);
+    client.once('close', () => {
+      proxy.open--;
+      ticks.delete(tick);
+      sockets.delete(client);
+      sockets.delete(upstream);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const proxy: TcpProxy = {
+    address: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    rate,
+    open: 0,
+    maxOpen: 0,
+    async close() {
+      clearInterval(timer);
+      for (const s of sockets) s.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+  return proxy;
 }
