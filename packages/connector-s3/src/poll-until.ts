@@ -20,14 +20,19 @@ export async function pollUntil(
   options: PollOptions,
 ): Promise<void> {
   const { timeoutMs, signal } = options;
+  if (timeoutMs !== undefined && (typeof timeoutMs !== 'number' || !(timeoutMs >= 0))) {
+    throw new TypeError(
+      `S3Connector: waitFor timeoutMs must be a number >= 0; got ${String(timeoutMs)}`,
+    );
+  }
   signal?.throwIfAborted();
   const stop = new AbortController();
   const onAbort = () => stop.abort(signal!.reason);
   signal?.addEventListener('abort', onAbort, { once: true });
   const timer =
-    timeoutMs === undefined
+    timeoutMs === undefined || timeoutMs === Number.POSITIVE_INFINITY
       ? undefined
-      : setTimeout(() => stop.abort(options.timeoutError()), timeoutMs);
+      : longTimeout(() => stop.abort(options.timeoutError()), timeoutMs);
   try {
     let delay = options.firstDelayMs;
     for (;;) {
@@ -36,7 +41,23 @@ export async function pollUntil(
       delay = Math.min(delay * 2, options.maxDelayMs);
     }
   } finally {
-    clearTimeout(timer);
+    timer?.clear();
     signal?.removeEventListener('abort', onAbort);
   }
+}
+
+/** Node's timers fire after 1 ms for any delay above this (2^31 - 1 ms, about 24.8 days). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** setTimeout for any delay: longer ones are a chain of timers of at most MAX_TIMER_MS. */
+export function longTimeout(fn: () => void, ms: number): { clear(): void } {
+  let timer: NodeJS.Timeout;
+  const arm = (left: number) => {
+    timer =
+      left > MAX_TIMER_MS
+        ? setTimeout(() => arm(left - MAX_TIMER_MS), MAX_TIMER_MS)
+        : setTimeout(fn, left);
+  };
+  arm(ms);
+  return { clear: () => clearTimeout(timer) };
 }

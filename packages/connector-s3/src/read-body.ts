@@ -1,8 +1,18 @@
+import { constants } from 'node:buffer';
 import { Readable } from 'node:stream';
 
 /** The body stopped (server gone, idle too long) before Content-Length bytes arrived. */
 export class BodyReadError extends Error {
   override readonly name = 'BodyReadError';
+}
+
+/** The object is larger than one Buffer can hold in this Node (`buffer.constants.MAX_LENGTH`). */
+export class BodyTooLargeError extends BodyReadError {
+  constructor(readonly bytes: number) {
+    super(
+      `the object has ${bytes} bytes, more than the largest Buffer this Node.js can allocate (${constants.MAX_LENGTH} bytes)`,
+    );
+  }
 }
 
 interface ByteArraySource {
@@ -23,6 +33,11 @@ export function readBody(
 ): Promise<Buffer> {
   if (body === undefined || body === null) {
     return Promise.resolve(Buffer.allocUnsafeSlow(0));
+  }
+  if (contentLength !== undefined && contentLength > constants.MAX_LENGTH) {
+    // Checked before any allocation; the body is dropped so its connection is not left open.
+    (body as { destroy?: () => void }).destroy?.();
+    return Promise.reject(new BodyTooLargeError(contentLength));
   }
   if (!(body instanceof Readable)) {
     return (body as ByteArraySource).transformToByteArray().then((bytes) => {
@@ -73,6 +88,10 @@ export function readBody(
         }
         chunk.copy(out, received);
       } else {
+        if (received + chunk.length > constants.MAX_LENGTH) {
+          finish(new BodyTooLargeError(received + chunk.length));
+          return;
+        }
         chunks.push(chunk);
       }
       received += chunk.length;
@@ -85,7 +104,16 @@ export function readBody(
           : undefined,
       );
     });
-    stream.once('error', (error) => finish(error));
+    stream.once('error', (error) =>
+      finish(
+        error instanceof BodyReadError
+          ? error
+          : new BodyReadError(
+              `connection failed after ${received} of ${contentLength ?? '?'} body bytes (${(error as NodeJS.ErrnoException).code ?? error.name}: ${error.message})`,
+              { cause: error },
+            ),
+      ),
+    );
     stream.once('close', () => {
       finish(
         new BodyReadError(

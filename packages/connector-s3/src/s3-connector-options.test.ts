@@ -1,3 +1,5 @@
+import { FutureTimeoutError } from '@proxy/core';
+import { pollUntil } from './poll-until.js';
 import { S3Connector } from './s3-connector.js';
 import type { S3ConnectorOptions } from './s3-connector-options.js';
 import { MiB } from './test-helpers.js';
@@ -16,6 +18,11 @@ describe('S3Connector options (no server)', () => {
     ],
     ['zero concurrency', { concurrency: 0 }, /concurrency/],
     ['fractional timeout', { requestTimeoutMs: 1.5 }, /requestTimeoutMs/],
+    [
+      'a timeout beyond what a Node timer can hold',
+      { requestTimeoutMs: 2 ** 31 },
+      /requestTimeoutMs must be at most 2147483647/,
+    ],
     ['unknown checksum mode', { checksums: 'ALWAYS' as never }, /checksums/],
     [
       'credentials without a secret',
@@ -82,5 +89,66 @@ describe('S3Connector options (no server)', () => {
     expect(await connector.client.config.responseChecksumValidation()).toBe('WHEN_REQUIRED');
     expect(connector.client.config.forcePathStyle).toBe(true);
     await connector.close();
+  });
+
+  test('requestTimeoutMs up to 2^31-1 ms is accepted', async () => {
+    const connector = new S3Connector({
+      bucket: 'b',
+      endpoint: 'http://127.0.0.1:1',
+      requestTimeoutMs: 2 ** 31 - 1,
+    });
+    expect(connector.config().options.requestTimeoutMs).toBe(2 ** 31 - 1);
+    await connector.close();
+  });
+
+  test('waitFor: a negative, NaN or non-number timeoutMs is a TypeError before any request', async () => {
+    const connector = new S3Connector({ bucket: 'b', endpoint: 'http://127.0.0.1:1' });
+    const key = await connector.newKey();
+    for (const timeoutMs of [-1, Number.NaN, '100' as unknown as number]) {
+      const error = await connector.waitFor(key, { timeoutMs }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(TypeError);
+      expect((error as Error).message).toContain('timeoutMs');
+    }
+    await connector.close();
+  });
+
+  test('pollUntil: a timeout above 2^31-1 ms neither fires at 1 ms nor is lost (chained timers)', async () => {
+    jest.useFakeTimers({
+      doNotFake: ['nextTick', 'setImmediate', 'clearImmediate', 'queueMicrotask'],
+    });
+    try {
+      let checks = 0;
+      let outcome: unknown = 'pending';
+      void pollUntil(
+        async () => {
+          checks++;
+          return false;
+        },
+        {
+          timeoutMs: 2 ** 31 + 5000,
+          timeoutError: () => new FutureTimeoutError('timed out'),
+          firstDelayMs: 10,
+          maxDelayMs: 2 ** 31 - 1,
+        },
+      ).then(
+        () => {
+          outcome = 'resolved';
+        },
+        (e: unknown) => {
+          outcome = e;
+        },
+      );
+      await jest.advanceTimersByTimeAsync(10);
+      expect(outcome).toBe('pending');
+      await jest.advanceTimersByTimeAsync(2 ** 31 - 11);
+      expect(outcome).toBe('pending');
+      await jest.advanceTimersByTimeAsync(4000);
+      expect(outcome).toBe('pending');
+      await jest.advanceTimersByTimeAsync(1001);
+      expect(outcome).toBeInstanceOf(FutureTimeoutError);
+      expect(checks).toBeGreaterThan(1);
+    } finally {
+      jest.useRealTimers();
+    }
   });
 });

@@ -93,6 +93,16 @@ function positiveInt(name: string, value: unknown, fallback: number, min = 1): n
   return v;
 }
 
+/** Node's timers fire after 1 ms for a delay above 2^31 - 1 ms (about 24.8 days). */
+export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
+function boundedInt(name: string, value: number, max: number): number {
+  if (value > max) {
+    throw new TypeError(`S3Connector: ${name} must be at most ${max} (2^31 - 1); got ${value}`);
+  }
+  return value;
+}
+
 /** Applies defaults and rejects bad options with a message naming the option. */
 export function resolveS3Options(options: S3ConnectorOptions): ResolvedS3Options {
   if (typeof options !== 'object' || options === null)
@@ -171,7 +181,11 @@ export function resolveS3Options(options: S3ConnectorOptions): ResolvedS3Options
     ),
     partSizeBytes,
     concurrency: positiveInt('concurrency', options.concurrency, 8),
-    requestTimeoutMs: positiveInt('requestTimeoutMs', options.requestTimeoutMs, 30_000),
+    requestTimeoutMs: boundedInt(
+      'requestTimeoutMs',
+      positiveInt('requestTimeoutMs', options.requestTimeoutMs, 30_000),
+      MAX_TIMEOUT_MS,
+    ),
     maxAttempts: positiveInt('maxAttempts', options.maxAttempts, 3),
     checksums,
     staticCredentials: isStatic(options.credentials) ? { ...options.credentials } : undefined,

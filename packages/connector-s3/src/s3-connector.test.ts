@@ -308,7 +308,8 @@ describeWithService('s3rver', s3rverAvailable, S3RVER_HINT, 'S3Connector against
     await raw.send(
       new PutObjectCommand({ Bucket: server.bucket, Key: secret, Body: Buffer.from('not yours') }),
     );
-    // A valid key for the first two reads of objectKey, the secret object's name after that.
+    // A valid key for the first read of objectKey only, the secret object's name after that:
+    // code that checks the key and then reads the field again for the request would reach it.
     const shifty = () => {
       let reads = 0;
       return Object.defineProperties(
@@ -317,7 +318,7 @@ describeWithService('s3rver', s3rverAvailable, S3RVER_HINT, 'S3Connector against
           bucket: { enumerable: true, value: server.bucket },
           objectKey: {
             enumerable: true,
-            get: () => (reads++ < 2 ? `tests/${randomUUID()}` : secret),
+            get: () => (reads++ === 0 ? `tests/${randomUUID()}` : secret),
           },
         },
       ) as S3Key;
@@ -404,6 +405,54 @@ describeWithService('s3rver', s3rverAvailable, S3RVER_HINT, 'S3Connector against
       expect(error.message).toContain(server.endpoint);
       expect(error.message).toContain(server.bucket);
     }
+  });
+
+  test('a received config cannot turn on createBucket: fromConfig ignores it', async () => {
+    const bucket = `from-config-${Date.now()}`;
+    const rebuilt = S3Connector.fromConfig({ ...server.options(), bucket, createBucket: true });
+    opened.push(rebuilt);
+    const error = await rejection(rebuilt.put(bytes(10, 1)));
+    expect(error).toBeInstanceOf(ConnectorError);
+    expect(error.message).toContain(`bucket "${bucket}" does not exist`);
+    expect(fs.existsSync(path.join(server.directory, bucket))).toBe(false);
+    await server.logged();
+    expect(server.requests.some((r) => r.startsWith(`PUT /${bucket}/ `))).toBe(false);
+  });
+
+  test('waitFor: a timeoutMs above 2^31-1 ms does not fire after 1 ms; the wait wakes on set', async () => {
+    const waiter = connect();
+    const writer = connect();
+    for (const timeoutMs of [2 ** 31, 2 ** 40, Number.POSITIVE_INFINITY]) {
+      const key = await waiter.newKey();
+      let outcome: unknown = 'pending';
+      const waiting = waiter.waitFor(key, { timeoutMs }).then(
+        () => 'resolved',
+        (e: unknown) => e,
+      );
+      void waiting.then((o) => {
+        outcome = o;
+      });
+      await new Promise((r) => setTimeout(r, 150));
+      expect(outcome).toBe('pending');
+      await writer.set(key, bytes(10, 1));
+      expect(await waiting).toBe('resolved');
+      await writer.evict(key);
+    }
+  });
+
+  test('close destroys its own client: its sockets are closed, later requests through it fail', async () => {
+    const connector = connect();
+    const key = await connector.put(bytes(10, 4));
+    const handler = connector.client.config.requestHandler as unknown as {
+      destroy(): void;
+    };
+    const destroy = jest.spyOn(handler, 'destroy');
+    await connector.close();
+    expect(destroy).toHaveBeenCalledTimes(1);
+    await connector.close();
+    expect(destroy).toHaveBeenCalledTimes(1);
+    await expect(connector.get(key)).rejects.toThrow(/is closed/);
+    await raw.send(new DeleteObjectCommand({ Bucket: key.bucket, Key: key.objectKey }));
   });
 
   test('close destroys its own client, not an injected one; operations after close are a ConnectorError', async () => {

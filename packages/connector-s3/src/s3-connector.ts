@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import {
-  AbortMultipartUploadCommand,
   CreateBucketCommand,
   DeleteObjectCommand,
   DeleteObjectsCommand,
@@ -23,7 +22,7 @@ import { asBuffer } from './as-buffer.js';
 import { uploadMultipart } from './multipart-upload.js';
 import { pollUntil } from './poll-until.js';
 import { putObjectParts } from './put-object-parts.js';
-import { readBody } from './read-body.js';
+import { BodyReadError, BodyTooLargeError, readBody } from './read-body.js';
 import {
   type ResolvedS3Options,
   resolveS3Options,
@@ -42,6 +41,8 @@ const WAIT_MAX_MS = 500;
  * PutObject on a slow link is not cut off while a silent server is still caught.
  */
 const UPLOAD_FLOOR_BYTES_PER_MS = (1024 * 1024) / 1000;
+/** Node's timers fire after 1 ms for any delay above this (2^31 - 1). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 interface RequestOptions<T> {
   operation: string;
@@ -52,6 +53,8 @@ interface RequestOptions<T> {
   bodyBytes?: number;
   /** Turns an expected error into a value (a missing key into null); undefined rethrows. */
   recover?: (error: unknown) => T | undefined;
+  /** Not cut off by close() (the abort of a multipart upload that close() interrupted). */
+  survivesClose?: boolean;
 }
 
 /**
@@ -72,6 +75,8 @@ export class S3Connector implements DeferrableConnector<S3Key> {
   private bucketVerified: Promise<void> | undefined;
   private plainBodies: Promise<boolean> | undefined;
   private closed = false;
+  /** Aborted by close(): cuts off every request in flight. */
+  private readonly closing = new AbortController();
 
   constructor(options: S3ConnectorOptions) {
     this.options = resolveS3Options(options);
@@ -104,8 +109,14 @@ export class S3Connector implements DeferrableConnector<S3Key> {
     }
   }
 
+  /**
+   * Rebuilds a connector from `config().options`, as received with a proxy. A config is
+   * data from elsewhere, so it cannot turn on what only the constructor may: `createBucket`
+   * (and an injected `client`) are ignored here; a rebuilt connector never creates buckets.
+   */
   static fromConfig(options: Record<string, unknown>): S3Connector {
-    return new S3Connector(options as unknown as S3ConnectorOptions);
+    const { createBucket: _createBucket, client: _client, ...rest } = options;
+    return new S3Connector(rest as unknown as S3ConnectorOptions);
   }
 
   validateKey(key: unknown): asserts key is S3Key {
@@ -180,6 +191,19 @@ export class S3Connector implements DeferrableConnector<S3Key> {
     try {
       return await readBody(response.Body, response.ContentLength, this.options.requestTimeoutMs);
     } catch (error) {
+      if (error instanceof BodyTooLargeError) {
+        throw new ConnectorError(
+          `S3Connector: GetObject s3://${this.bucket}/${objectKey} at ${await this.describeEndpoint()}: ${error.message}; it cannot be read into memory (the body was not downloaded).`,
+          { cause: error },
+        );
+      }
+      if (error instanceof BodyReadError) {
+        // The server did answer (status and headers arrived): not an unreachable server.
+        throw new ConnectorError(
+          `S3Connector: GetObject s3://${this.bucket}/${objectKey} at ${await this.describeEndpoint()}: the server answered, but its body was cut off: ${error.message}`,
+          { cause: error.cause ?? error },
+        );
+      }
       throw await this.fail({ operation: 'GetObject (reading the body)', objectKey }, error);
     }
   }
@@ -281,10 +305,14 @@ export class S3Connector implements DeferrableConnector<S3Key> {
     return { module: S3Connector.packageName, type: 'S3Connector', options };
   }
 
-  /** Destroys the client's sockets (unless the client was injected). Idempotent. */
+  /**
+   * Cuts off every request in flight (a multipart upload then still tries to abort itself)
+   * and destroys the client's sockets (unless the client was injected). Idempotent.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.closing.abort();
     if (this.ownsClient) this.client.destroy();
   }
 
@@ -344,25 +372,22 @@ export class S3Connector implements DeferrableConnector<S3Key> {
       body,
       partSizeBytes: this.options.partSizeBytes,
       concurrency: this.options.concurrency,
-      abort: async (uploadId) => {
-        await this.request({ operation: 'AbortMultipartUpload', objectKey }, (abortSignal) =>
-          this.client.send(
-            new AbortMultipartUploadCommand({
-              Bucket: this.bucket,
-              Key: objectKey,
-              UploadId: uploadId,
-            }),
-            {
-              abortSignal,
-            },
-          ),
-        );
-      },
+      checksums: !(await this.sendsPlainBodies()),
+      // Every request (create, each part, complete, abort) has the per-request deadline.
+      send: (req, send) => this.request({ ...req, objectKey }, send),
+      closing: this.closing.signal,
     });
     if (failure) {
+      const { error, note } = failure;
+      if (ConnectorError.is(error)) {
+        throw new ConnectorError(
+          `${error.message} (multipart upload of ${body.byteLength} bytes)${note}`,
+          { cause: error.cause },
+        );
+      }
       throw await this.fail(
-        { operation: `multipart upload (${body.byteLength} bytes)`, objectKey, note: failure.note },
-        failure.error,
+        { operation: `multipart upload (${body.byteLength} bytes)`, objectKey, note },
+        error,
       );
     }
   }
@@ -443,15 +468,26 @@ export class S3Connector implements DeferrableConnector<S3Key> {
     req: RequestOptions<T>,
     send: (abortSignal: AbortSignal) => Promise<T>,
   ): Promise<T> {
+    if (!req.survivesClose) this.assertOpen();
     const deadline = new AbortController();
     const limitMs =
       this.options.requestTimeoutMs + Math.ceil((req.bodyBytes ?? 0) / UPLOAD_FLOOR_BYTES_PER_MS);
-    const timer = setTimeout(() => deadline.abort(), limitMs);
-    const signal = req.signal ? AbortSignal.any([deadline.signal, req.signal]) : deadline.signal;
+    const timer = setTimeout(() => deadline.abort(), Math.min(limitMs, MAX_TIMER_MS));
+    const signals = [deadline.signal];
+    if (!req.survivesClose) signals.push(this.closing.signal);
+    if (req.signal) signals.push(req.signal);
+    const signal = signals.length === 1 ? deadline.signal : AbortSignal.any(signals);
     try {
       return await send(signal);
     } catch (error) {
       if (req.signal?.aborted) throw req.signal.reason;
+      if (!req.survivesClose && this.closing.signal.aborted && !deadline.signal.aborted) {
+        const where = `${req.operation} s3://${this.bucket}/${req.objectKey ?? ''}`;
+        throw new ConnectorError(
+          `S3Connector(bucket="${this.bucket}") was closed while ${where} was in flight at ${await this.describeEndpoint()}`,
+          { cause: error },
+        );
+      }
       if (!deadline.signal.aborted && req.recover) {
         const value = req.recover(error);
         if (value !== undefined) return value;
