@@ -238,6 +238,8 @@ export class BullMQExecutor implements Executor {
     }
     if (!this.waiters.has(jobId)) return;
     const job = await Job.fromId(this.queue, jobId).catch(() => undefined);
+    // It may have timed out meanwhile, and be watched now: it has ended all the same.
+    this.ended(jobId, { ended: true });
     const waiter = this.settle(jobId);
     if (!waiter) return;
     if (STALLED.test(failedReason)) {
@@ -343,8 +345,9 @@ export class BullMQExecutor implements Executor {
     }
     // Still registered meanwhile: a result or failure arriving now settles the task as usual.
     let bound: NodeJS.Timeout | undefined;
+    const withdrawing = this.withdraw(jobId, waiter).catch(() => 'unknown' as const);
     const fate = await Promise.race([
-      this.withdraw(jobId, waiter),
+      withdrawing,
       new Promise<'unknown'>((resolve) => {
         bound = setTimeout(() => resolve('unknown'), WITHDRAW_MS);
       }),
@@ -370,6 +373,8 @@ export class BullMQExecutor implements Executor {
     markStillRunning(error, late);
     this.settle(jobId)?.reject(error);
     this.watchdog?.watch();
+    // Removed after all, once Redis answered: it will never run.
+    withdrawing.then((f) => f === 'removed' && this.ended(jobId, { ended: true }));
   }
 
   /** Removes a job no worker has taken: 'removed', or 'running' when a worker has it. */

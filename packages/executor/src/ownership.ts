@@ -70,15 +70,23 @@ export function swapProxies(value: unknown, swap: (proxy: object) => unknown): u
     if (seen.has(item) || ArrayBuffer.isView(item) || item instanceof ArrayBuffer) return item;
     seen.add(item);
     if (Array.isArray(item)) {
-      for (let i = 0; i < item.length; i++) item[i] = visit(item[i]);
+      for (let i = 0; i < item.length; i++) {
+        const next = visit(item[i]);
+        if (next !== item[i]) item[i] = next;
+      }
     } else if (item instanceof Map) {
-      const entries = [...item].map(([k, v]) => [visit(k), visit(v)] as const);
-      item.clear();
-      for (const [k, v] of entries) item.set(k, v);
+      const entries = [...item].map(([k, v]) => [k, v, visit(k), visit(v)] as const);
+      if (entries.some(([k, v, k2, v2]) => k !== k2 || v !== v2)) {
+        // Rebuilt in order, so a replaced key keeps its place.
+        item.clear();
+        for (const [, , k, v] of entries) item.set(k, v);
+      }
     } else if (item instanceof Set) {
-      const members = [...item].map(visit);
-      item.clear();
-      for (const m of members) item.add(m);
+      const members = [...item].map((m) => [m, visit(m)] as const);
+      if (members.some(([m, m2]) => m !== m2)) {
+        item.clear();
+        for (const [, m] of members) item.add(m);
+      }
     } else {
       for (const [name, descriptor] of Object.entries(Object.getOwnPropertyDescriptors(item))) {
         if (!('value' in descriptor) || typeof descriptor.value !== 'object') continue;
