@@ -214,20 +214,20 @@ describeWithService(
         const bull = new BullMQExecutor({
           queueName,
           connection,
-          timeoutMs: 300,
+          timeoutMs: 800,
           jobOptions: { removeOnComplete: false },
         });
         await using executor = new StoreExecutor(bull, store, { shouldProxy: ProxyAlways });
         const stored = () => files().filter((f) => !f.endsWith('.ready'));
-        // Reads its input after 1 s, then returns a copy (which the worker proxies).
+        // Reads its input after 2 s, then returns a copy (which the worker proxies).
         const error = await executor
-          .submit(slowCopy, 1000, Buffer.alloc(1000, 2))
+          .submit(slowCopy, 2000, Buffer.alloc(1000, 2))
           .catch((e: Error) => e);
         expect(error).toBeInstanceOf(TaskTimeoutError);
         // The job still runs: its input (and the number, both proxied) stay until it ends.
         expect(stored()).toHaveLength(2);
         expect((error as Error).message).toMatch(
-          /did not finish within 300 ms: a worker is running it .* may still run to the end; its result will be discarded/,
+          /did not finish within 800 ms: a worker is running it .* may still run to the end; its result will be discarded/,
         );
         const deadline = Date.now() + 10_000;
         while ((await bull.queue.getCompletedCount()) === 0 && Date.now() < deadline)
@@ -249,16 +249,16 @@ describeWithService(
       const { store, cleanup, files } = fileStore('bullmq-late-shutdown');
       try {
         const executor = new StoreExecutor(
-          new BullMQExecutor({ queueName, connection, timeoutMs: 300 }),
+          new BullMQExecutor({ queueName, connection, timeoutMs: 800 }),
           store,
           { shouldProxy: ProxyAlways },
         );
-        const error = await executor.submit(slowCopy, 1500, Buffer.alloc(10)).catch((e) => e);
+        const error = await executor.submit(slowCopy, 3000, Buffer.alloc(10)).catch((e) => e);
         expect(error).toBeInstanceOf(TaskTimeoutError);
         expect(files().filter((f) => !f.endsWith('.ready'))).toHaveLength(2);
         const started = Date.now();
         await executor.shutdown();
-        expect(Date.now() - started).toBeLessThan(2000);
+        expect(Date.now() - started).toBeLessThan(2500);
         expect(files()).toEqual([]);
       } finally {
         cleanup();
