@@ -1,6 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { isUuid } from '@proxy/core';
 import { isObjectId } from './endpoint-key.js';
@@ -29,6 +30,15 @@ const LINGER_MS = 2000;
  * Opt-in: some clients (Python's http.client) take any 1xx other than 100 for the answer.
  */
 const PROGRESS_MS = 100;
+
+/**
+ * Calls `fn` with each chunk `stream` emits, without starting the flow itself: a 'data'
+ * listener added before the consumer would switch the stream to flowing early.
+ */
+function onChunks(stream: Readable, fn: (chunk: Buffer) => void): void {
+  if (stream.readableFlowing) stream.on('data', fn);
+  else stream.once('resume', () => stream.on('data', fn));
+}
 
 /** Sends `102 Processing` every PROGRESS_MS in which bytes of the request arrived. */
 function reportProgress(req: http.IncomingMessage, res: http.ServerResponse): () => void {
@@ -66,6 +76,13 @@ export class EndpointServer {
   private readonly server: http.Server;
   /** Pending long polls per object id; called with true when the object was set, false to give up. */
   private readonly waiters = new Map<string, Set<(found: boolean) => void>>();
+  /**
+   * The most bytes of one upload ever taken from its socket but not yet stored, and of one
+   * download ever produced by the storage but not yet handed to the kernel: what the server
+   * holds in between. Stream buffers when bodies stream; a whole object when one is buffered.
+   */
+  private maxUploadHeld = 0;
+  private maxDownloadHeld = 0;
 
   constructor(options: EndpointServerOptions) {
     if (!isUuid(options.uuid))
@@ -216,8 +233,20 @@ export class EndpointServer {
     if (expectsContinue) res.writeContinue();
     const stopReporting =
       req.headers['x-proxy-progress'] === '1' ? reportProgress(req, res) : () => {};
+    let received = 0;
+    let stored = 0;
+    const written = this.storage.write(id, req, {
+      allowEmpty,
+      onStored: (bytes) => {
+        stored = bytes;
+      },
+    });
+    onChunks(req, (chunk) => {
+      received += chunk.length;
+      this.maxUploadHeld = Math.max(this.maxUploadHeld, received - stored);
+    });
     try {
-      await this.storage.write(id, req, { allowEmpty });
+      await written;
     } catch (error) {
       if (error instanceof ObjectTooLargeError) throw this.tooLarge('body');
       if (error instanceof EmptyBodyError) throw new HttpError(400, error.message);
@@ -240,11 +269,22 @@ export class EndpointServer {
   private async get(res: http.ServerResponse, id: string): Promise<void> {
     const object = await this.storage.read(id);
     if (!object) throw new HttpError(404, `no object with key ${id}`);
+    const socket = res.socket;
+    // Bytes the socket has handed to the kernel (bytesWritten counts what it still buffers).
+    const flushed = () => (socket ? socket.bytesWritten - socket.writableLength : 0);
+    const start = flushed();
     res.writeHead(200, {
       'content-type': 'application/octet-stream',
       'content-length': object.size,
     });
-    await pipeline(object.stream(), res).catch(() => {
+    const source = object.stream();
+    const sent = pipeline(source, res);
+    let produced = 0;
+    onChunks(source, (chunk) => {
+      produced += chunk.length;
+      this.maxDownloadHeld = Math.max(this.maxDownloadHeld, produced - (flushed() - start));
+    });
+    await sent.catch(() => {
       // The client hung up mid-download; pipeline already destroyed both streams.
     });
   }
@@ -314,6 +354,8 @@ export class EndpointServer {
       // Peak resident set size of the server process, in bytes (resourceUsage reports KiB).
       maxRss: process.resourceUsage().maxRSS * 1024,
       waiters: [...this.waiters.values()].reduce((n, s) => n + s.size, 0),
+      maxUploadHeldBytes: this.maxUploadHeld,
+      maxDownloadHeldBytes: this.maxDownloadHeld,
     };
   }
 

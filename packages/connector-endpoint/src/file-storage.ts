@@ -30,8 +30,6 @@ function isTempFile(name: string): boolean {
  * the object size.
  */
 export class FileStorage implements EndpointStorage {
-  private maxBufferedBytes = 0;
-
   private constructor(
     readonly dir: string,
     readonly maxObjectSize: number,
@@ -57,7 +55,7 @@ export class FileStorage implements EndpointStorage {
     const counter = new Transform({
       transform(chunk: Buffer, _encoding, callback) {
         size += chunk.length;
-        track();
+        options.onStored?.(out.bytesWritten);
         callback(size > limit ? new ObjectTooLargeError(limit) : null, chunk);
       },
       flush(callback) {
@@ -65,9 +63,6 @@ export class FileStorage implements EndpointStorage {
       },
     });
     const out = fs.createWriteStream(tmp, { flags: 'wx', flush: true });
-    const track = () => {
-      this.maxBufferedBytes = Math.max(this.maxBufferedBytes, size - out.bytesWritten);
-    };
     const written = pipeline(counter, out);
     // `body` stays out of the pipeline: on an error the pipeline would destroy it, and with it
     // the client's socket, before the server could answer 413.
@@ -78,6 +73,7 @@ export class FileStorage implements EndpointStorage {
     body.pipe(counter);
     try {
       await written;
+      options.onStored?.(size);
       await fsp.rename(tmp, this.file(id));
     } catch (error) {
       body.unpipe(counter);
@@ -131,7 +127,7 @@ export class FileStorage implements EndpointStorage {
         bytes += st.size;
       }
     }
-    return { objects, bytes, maxBufferedBytes: this.maxBufferedBytes };
+    return { objects, bytes };
   }
 
   async close(): Promise<void> {}

@@ -40,6 +40,7 @@ export class MemoryStorage implements EndpointStorage {
         size += chunk.length;
         if (size > this.maxObjectSize) return stop(new ObjectTooLargeError(this.maxObjectSize));
         chunks.push(chunk);
+        options.onStored?.(size);
       };
       const onEnd = () => stop(null);
       const onClose = () => stop(new Error('the request body was cut off'));

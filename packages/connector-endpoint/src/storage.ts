@@ -19,6 +19,12 @@ export class EmptyBodyError extends Error {
 export interface WriteOptions {
   /** Accept a zero-byte body; otherwise `EmptyBodyError` and nothing is stored. */
   allowEmpty?: boolean;
+  /**
+   * Called as the body is stored, with the number of its bytes that have reached the storage
+   * (written to disk, or kept in memory) so far. The server uses it to measure how much of an
+   * upload it holds in between (`/stats` `maxUploadHeldBytes`).
+   */
+  onStored?: (bytes: number) => void;
 }
 
 /** A stored object, ready to be streamed out. */
@@ -45,10 +51,4 @@ export interface EndpointStorage {
 export interface StorageStats {
   objects: number;
   bytes: number;
-  /**
-   * File storage: the most bytes of one upload ever received but not yet written to disk.
-   * Stays near the stream buffer sizes when uploads stream; an upload held in memory would
-   * push it to the object's size.
-   */
-  maxBufferedBytes?: number;
 }
