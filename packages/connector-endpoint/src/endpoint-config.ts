@@ -15,6 +15,8 @@ export interface EndpointConfig {
   port: number;
   /** Clients must send `Authorization: Bearer <token>` when set. */
   token?: string;
+  /** A download whose client reads nothing for this long is dropped, in ms (default 60 s). */
+  sendTimeoutMs?: number;
   storage: {
     kind: StorageKind;
     /** Where the file storage keeps objects (default `<home>/<name>/data`). */
@@ -76,6 +78,12 @@ export function validateConfig(raw: Record<string, unknown>, where: string): End
     fail(`"port" must be in 1-65535, got ${JSON.stringify(raw.port)}`);
   if (raw.token !== undefined && (typeof raw.token !== 'string' || raw.token.length === 0))
     fail('"token" must be a non-empty string');
+  const sendTimeout = raw.send_timeout_ms ?? raw.sendTimeoutMs;
+  if (
+    sendTimeout !== undefined &&
+    (typeof sendTimeout !== 'number' || !Number.isFinite(sendTimeout) || sendTimeout <= 0)
+  )
+    fail('"send_timeout_ms" must be a positive number of milliseconds');
   const storage = (raw.storage ?? {}) as Record<string, unknown>;
   const kind = storage.kind ?? 'memory';
   if (kind !== 'memory' && kind !== 'file')
@@ -94,6 +102,7 @@ export function validateConfig(raw: Record<string, unknown>, where: string): End
     host: raw.host as string,
     port,
     ...(raw.token !== undefined && { token: raw.token as string }),
+    ...(sendTimeout !== undefined && { sendTimeoutMs: sendTimeout as number }),
     storage: {
       kind: kind as StorageKind,
       maxObjectSize,
@@ -134,6 +143,7 @@ export function writeConfig(config: EndpointConfig, home = proxyHome()): string 
     host: config.host,
     port: config.port,
     ...(config.token !== undefined && { token: config.token }),
+    ...(config.sendTimeoutMs !== undefined && { send_timeout_ms: config.sendTimeoutMs }),
     storage: {
       kind: config.storage.kind,
       max_object_size: config.storage.maxObjectSize,

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
+import net from 'node:net';
 import { Readable } from 'node:stream';
 import { request } from 'undici';
 import { EndpointConnector } from './endpoint-connector.js';
@@ -310,6 +311,49 @@ describe('endpoint under load', () => {
       expect((await stats(ep)).objects).toBe(0);
     } finally {
       await Promise.all(clients.map((c) => c.close()));
+      await ep.stop();
+      fs.rmSync(ep.home, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('downloads to clients that stop reading', () => {
+  test('are dropped after send_timeout_ms: their sockets and file handles are released', async () => {
+    const sendTimeoutMs = 500;
+    const ep = await startEndpoint({ storage: 'file', sendTimeoutMs });
+    const clients: net.Socket[] = [];
+    try {
+      const fds = () => fs.readdirSync(`/proc/${ep.child.pid}/fd`).length;
+      const set = await call(ep.address, 'POST', '/set?key=big', {
+        headers: {},
+        body: Buffer.alloc(20_000_000, 1), // more than the socket buffers of both sides hold
+      });
+      expect(set.status).toBe(200);
+      const baseline = fds();
+      const { port } = new URL(ep.address);
+      for (let i = 0; i < 10; i++) {
+        const s = net.connect(Number(port), '127.0.0.1', () => {
+          s.write('GET /get?key=big HTTP/1.1\r\nHost: x\r\n\r\n');
+          s.pause(); // reads nothing more, ever
+        });
+        s.on('error', () => {});
+        clients.push(s);
+      }
+      // Each stalled download holds a socket and an open file while it lasts.
+      const deadline = Date.now() + 2000;
+      while (fds() < baseline + 20 && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 20));
+      expect(fds()).toBeGreaterThanOrEqual(baseline + 20);
+      const stalled = Date.now();
+      while (fds() > baseline && Date.now() - stalled < 10 * sendTimeoutMs)
+        await new Promise((r) => setTimeout(r, 20));
+      expect(fds()).toBeLessThanOrEqual(baseline);
+      expect(Date.now() - stalled).toBeLessThan(sendTimeoutMs + 1500);
+      // The server is fine and still serves the object to a client that reads.
+      const got = await request(`${ep.address}/get?key=big`);
+      expect((await got.body.arrayBuffer()).byteLength).toBe(20_000_000);
+    } finally {
+      for (const s of clients) s.destroy();
       await ep.stop();
       fs.rmSync(ep.home, { recursive: true, force: true });
     }

@@ -16,11 +16,17 @@ export interface EndpointServerOptions {
   token?: string;
   /** Longest a `GET /wait` may hold a request, in ms (default 60 s; clients loop for longer waits). */
   maxWaitMs?: number;
+  /**
+   * A download (`GET /get`) whose client takes no bytes for this long is dropped: the
+   * connection is closed and the object's file handle released. In ms, default 60 s.
+   */
+  sendTimeoutMs?: number;
   /** Called with one line per notable event (start, server errors). */
   log?: (line: string) => void;
 }
 
 const DEFAULT_MAX_WAIT_MS = 60_000;
+const DEFAULT_SEND_TIMEOUT_MS = 60_000;
 /** How much of a refused body is read and discarded before the connection is dropped. */
 const LINGER_BYTES = 4 * 1024 * 1024;
 const LINGER_MS = 2000;
@@ -72,6 +78,7 @@ export class EndpointServer {
   readonly storage: EndpointStorage;
   private readonly token: Buffer | undefined;
   private readonly maxWaitMs: number;
+  private readonly sendTimeoutMs: number;
   private readonly log: (line: string) => void;
   private readonly server: http.Server;
   /** Pending long polls per object id; called with true when the object was set, false to give up. */
@@ -94,6 +101,11 @@ export class EndpointServer {
     this.storage = options.storage;
     this.token = options.token === undefined ? undefined : Buffer.from(options.token);
     this.maxWaitMs = options.maxWaitMs ?? DEFAULT_MAX_WAIT_MS;
+    this.sendTimeoutMs = options.sendTimeoutMs ?? DEFAULT_SEND_TIMEOUT_MS;
+    if (!Number.isFinite(this.sendTimeoutMs) || this.sendTimeoutMs <= 0)
+      throw new TypeError(
+        `EndpointServer: sendTimeoutMs must be > 0, got ${options.sendTimeoutMs}`,
+      );
     this.log = options.log ?? (() => {});
     this.server = http.createServer(
       { keepAliveTimeout: 65_000 },
@@ -279,14 +291,25 @@ export class EndpointServer {
     });
     const source = object.stream();
     const sent = pipeline(source, res);
+    // A client that stops reading would hold the socket and the file open forever: each chunk
+    // the response takes (and each drain) restarts this timer; when it fires, the response is
+    // destroyed, and the pipeline destroys the source, which closes the file.
+    const idle = setTimeout(() => {
+      this.log(`GET /get?key=${id}: the client took nothing for ${this.sendTimeoutMs} ms; dropped`);
+      res.destroy();
+    }, this.sendTimeoutMs);
+    res.on('drain', () => idle.refresh());
     let produced = 0;
     onChunks(source, (chunk) => {
+      idle.refresh();
       produced += chunk.length;
       this.maxDownloadHeld = Math.max(this.maxDownloadHeld, produced - (flushed() - start));
     });
-    await sent.catch(() => {
-      // The client hung up mid-download; pipeline already destroyed both streams.
-    });
+    await sent
+      .catch(() => {
+        // The client hung up mid-download (or was dropped); pipeline destroyed both streams.
+      })
+      .finally(() => clearTimeout(idle));
   }
 
   private async wait(req: http.IncomingMessage, res: http.ServerResponse, url: URL): Promise<void> {

@@ -37,6 +37,7 @@ export async function runEndpoint(
     name: config.name,
     storage: await openStorage(config, home),
     ...(config.token !== undefined && { token: config.token }),
+    ...(config.sendTimeoutMs !== undefined && { sendTimeoutMs: config.sendTimeoutMs }),
     log: (line) => console.error(`[${new Date().toISOString()}] ${line}`),
   });
   const address = await server.listen(config.port, config.host);

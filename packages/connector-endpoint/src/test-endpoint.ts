@@ -5,6 +5,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '@proxy/connector-test-suite';
+import { readConfig, writeConfig } from './endpoint-config.js';
 
 export const CLI = path.resolve(__dirname, '..', 'dist', 'cli.js');
 
@@ -45,6 +46,8 @@ export interface StartOptions {
   token?: string;
   home?: string;
   name?: string;
+  /** Written to config.toml as `send_timeout_ms`. */
+  sendTimeoutMs?: number;
 }
 
 export interface RunningEndpoint {
@@ -80,6 +83,10 @@ export async function startEndpoint(options: StartOptions = {}): Promise<Running
   const configured = await cli(home, ...args);
   if (configured.code !== 0) throw new Error(`configure failed: ${configured.stderr}`);
   const uuid = /\(([0-9a-f-]{36})\)/.exec(configured.stdout)![1]!;
+  if (options.sendTimeoutMs !== undefined) {
+    const config = readConfig(name, home);
+    writeConfig({ ...config, sendTimeoutMs: options.sendTimeoutMs }, home);
+  }
   return launchEndpoint({ home, name, uuid, port });
 }
 
