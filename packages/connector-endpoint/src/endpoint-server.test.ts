@@ -200,6 +200,24 @@ describe('endpoint HTTP API: status codes (memory storage, 1 MB limit, token)', 
     await call(ep.address, 'POST', '/evict?key=big');
   });
 
+  test('odd but valid requests: HEAD /, a lower-case bearer scheme; unparsable targets and an empty timeout are 400', async () => {
+    const head = await request(`${ep.address}/`, { method: 'HEAD' });
+    await head.body.dump();
+    expect(head.statusCode).toBe(200);
+    for (const scheme of ['bearer', 'BEARER', 'Bearer']) {
+      const res = await call(ep.address, 'GET', '/endpoint', {
+        headers: { authorization: `${scheme} ${TOKEN}` },
+      });
+      expect([scheme, res.status]).toEqual([scheme, 200]);
+    }
+    const bad = await call(ep.address, 'GET', '//[');
+    expect(bad.status).toBe(400);
+    expect(bad.text).toContain('bad request target');
+    const empty = await call(ep.address, 'GET', '/wait?key=w&timeout=');
+    expect(empty.status).toBe(400);
+    expect(empty.text).toContain('bad timeout');
+  });
+
   test('unknown route 404, wrong method 405', async () => {
     expect((await call(ep.address, 'GET', '/nope')).status).toBe(404);
     expect((await call(ep.address, 'GET', '/set?key=a')).status).toBe(405);

@@ -68,6 +68,15 @@ class HttpError extends Error {
   }
 }
 
+/** The request target as a URL; one that cannot be parsed (`//[`) is a 400, not a 500. */
+function parseUrl(target: string | undefined): URL {
+  try {
+    return new URL(target ?? '/', 'http://endpoint');
+  } catch {
+    throw new HttpError(400, `bad request target ${JSON.stringify(target)}`);
+  }
+}
+
 /**
  * The endpoint's HTTP API: ProxyStore's routes (`/`, `/endpoint`, `/set`, `/get`, `/exists`,
  * `/evict`) plus `/wait` (long poll for futures) and `/stats`. Bodies stream in and out.
@@ -149,9 +158,9 @@ export class EndpointServer {
     expectsContinue: boolean,
   ): Promise<void> {
     try {
-      const url = new URL(req.url ?? '/', 'http://endpoint');
+      const url = parseUrl(req.url);
       const route = `${req.method} ${url.pathname}`;
-      if (route === 'GET /') return this.send(res, 200, '');
+      if (route === 'GET /' || route === 'HEAD /') return this.send(res, 200, '');
       this.authorize(req);
       switch (route) {
         case 'GET /endpoint':
@@ -194,7 +203,9 @@ export class EndpointServer {
   private authorize(req: http.IncomingMessage): void {
     if (!this.token) return;
     const header = req.headers.authorization ?? '';
-    const given = Buffer.from(header.startsWith('Bearer ') ? header.slice(7) : '');
+    // The scheme is case-insensitive (RFC 9110 §11.1).
+    const scheme = /^bearer +/i.exec(header);
+    const given = Buffer.from(scheme ? header.slice(scheme[0].length) : '');
     if (given.length !== this.token.length || !timingSafeEqual(given, this.token)) {
       throw new HttpError(
         401,
@@ -315,7 +326,7 @@ export class EndpointServer {
   private async wait(req: http.IncomingMessage, res: http.ServerResponse, url: URL): Promise<void> {
     const id = this.objectId(url);
     const raw = url.searchParams.get('timeout');
-    const timeout = raw === null ? this.maxWaitMs : Number(raw);
+    const timeout = raw === null ? this.maxWaitMs : raw.trim() === '' ? Number.NaN : Number(raw);
     if (!Number.isFinite(timeout) || timeout < 0)
       throw new HttpError(400, `bad timeout ${JSON.stringify(raw)}: milliseconds >= 0`);
     // An Error when the storage could not be checked: answered as a 500 below, not as "not yet".

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
+import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { ConnectorError } from '@proxy/core';
@@ -28,6 +29,42 @@ describe('FileStorage', () => {
     expect(await storage.has('nothing-here')).toBe(false);
     const broken = await brokenStorage();
     await expect(broken.has('x')).rejects.toMatchObject({ code: 'ENOTDIR' });
+  });
+
+  test('through the server: a put renames its temp file, then syncs the data directory', async () => {
+    const dir = path.join(root, 'data');
+    const server = new EndpointServer({
+      uuid: randomUUID(),
+      storage: await FileStorage.open(dir, 1000),
+    });
+    const address = await server.listen(0);
+    const events: string[] = [];
+    const realRename = fsp.rename;
+    const realOpen = fsp.open;
+    const rename = jest.spyOn(fsp, 'rename').mockImplementation(async (from, to) => {
+      events.push(`rename ${path.basename(String(to))}`);
+      await realRename(from, to);
+    });
+    const open = jest.spyOn(fsp, 'open').mockImplementation(async (file, flags, mode) => {
+      const handle = await realOpen(file, flags, mode);
+      if (path.resolve(String(file)) === path.resolve(dir)) {
+        const sync = handle.sync.bind(handle);
+        handle.sync = async () => {
+          events.push('sync dir');
+          await sync();
+        };
+      }
+      return handle;
+    });
+    try {
+      await using c = new EndpointConnector({ endpoints: [address] });
+      const key = await c.put(Buffer.from('durable'));
+      expect(events).toEqual([`rename ${key.objectId}`, 'sync dir']);
+    } finally {
+      rename.mockRestore();
+      open.mockRestore();
+      await server.close();
+    }
   });
 
   test('through the server: exists and wait answer 500, and the connector raises ConnectorError', async () => {

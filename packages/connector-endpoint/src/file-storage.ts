@@ -23,6 +23,15 @@ function isTempFile(name: string): boolean {
   return name.startsWith('.') && name.endsWith(TMP_SUFFIX);
 }
 
+async function syncDir(dir: string): Promise<void> {
+  const handle = await fsp.open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
 /**
  * Objects as files `<dataDir>/<id>`. A body streams into `.<id>.<random>.tmp`, is fsynced and
  * renamed over the final name, so a reader (or a restart after a crash) sees either the whole
@@ -75,6 +84,8 @@ export class FileStorage implements EndpointStorage {
       await written;
       options.onStored?.(size);
       await fsp.rename(tmp, this.file(id));
+      // The rename is an entry in the directory: sync it too, or a crash may forget it.
+      await syncDir(this.dir);
     } catch (error) {
       body.unpipe(counter);
       await fsp.rm(tmp, { force: true });
