@@ -4,6 +4,7 @@ import { Readable } from 'node:stream';
 import {
   type ConnectorConfig,
   ConnectorError,
+  checkWaitTimeout,
   type DeferrableConnector,
   FutureTimeoutError,
   formatKey,
@@ -302,6 +303,7 @@ export class EndpointConnector implements DeferrableConnector<EndpointKey> {
   async waitFor(key: EndpointKey, options: WaitOptions = {}): Promise<void> {
     this.validateKey(key);
     const { signal, timeoutMs } = options;
+    checkWaitTimeout('EndpointConnector', timeoutMs);
     signal?.throwIfAborted();
     const home = await this.endpoint();
     const deadline = timeoutMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + timeoutMs;

@@ -509,35 +509,6 @@ describe('options from a received config', () => {
 });
 
 describe('waitFor timeoutMs bounds', () => {
-  test('a negative or NaN timeoutMs is a TypeError, not an immediate FutureTimeoutError', async () => {
-    const c = connector();
-    const key = await c.newKey();
-    for (const timeoutMs of [-1, Number.NaN, '100' as unknown as number]) {
-      const error = await c.waitFor(key, { timeoutMs }).catch((e: unknown) => e);
-      expect(error).toBeInstanceOf(TypeError);
-      expect((error as Error).message).toContain('timeoutMs');
-    }
-  });
-
-  test('a timeoutMs above 2^31-1 ms does not fire after 1 ms; the wait still wakes on set', async () => {
-    const c = connector();
-    for (const timeoutMs of [2 ** 31, 2 ** 40, Number.POSITIVE_INFINITY]) {
-      const key = await c.newKey();
-      let outcome: unknown = 'pending';
-      const waiting = c.waitFor(key, { timeoutMs }).then(
-        () => 'resolved',
-        (e: unknown) => e,
-      );
-      void waiting.then((o) => {
-        outcome = o;
-      });
-      await new Promise((r) => setTimeout(r, 150));
-      expect(outcome).toBe('pending');
-      await c.set(key, Buffer.from('x'));
-      expect(await waiting).toBe('resolved');
-    }
-  });
-
   test('a timeoutMs above 2^31-1 ms still times out, at the right time (chained timers)', async () => {
     jest.useFakeTimers({
       doNotFake: ['nextTick', 'setImmediate', 'clearImmediate', 'queueMicrotask'],

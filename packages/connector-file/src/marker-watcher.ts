@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { FutureTimeoutError } from '@proxy/core';
+import { checkWaitTimeout, FutureTimeoutError, longTimeout } from '@proxy/core';
 import { errnoOf, ioError } from './io-error.js';
 
 export interface MarkerWaitOptions {
@@ -17,22 +17,6 @@ interface Waiter {
 }
 
 const FIRST_POLL_MS = 10;
-/** Node's timers fire after 1 ms for any delay above this (2^31 - 1 ms, about 24.8 days). */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
-/** setTimeout for any delay: a longer one is a chain of timers of at most MAX_TIMER_MS. */
-function longTimeout(fn: () => void, ms: number): { clear(): void } {
-  let timer: NodeJS.Timeout;
-  const arm = (left: number) => {
-    timer =
-      left > MAX_TIMER_MS
-        ? setTimeout(() => arm(left - MAX_TIMER_MS), MAX_TIMER_MS)
-        : setTimeout(fn, left);
-  };
-  arm(ms);
-  return { clear: () => clearTimeout(timer) };
-}
-
 /**
  * Waits for marker files to appear in one directory. One `fs.watch` on the directory serves every
  * waiter and wakes them as soon as the marker is created. A backed-off poll (10 ms doubling up to
@@ -54,12 +38,10 @@ export class MarkerWatcher {
 
   wait(markerName: string, options: MarkerWaitOptions): Promise<void> {
     const { signal, timeoutMs } = options;
-    if (timeoutMs !== undefined && (typeof timeoutMs !== 'number' || !(timeoutMs >= 0))) {
-      return Promise.reject(
-        new TypeError(
-          `FileConnector: waitFor timeoutMs must be a number >= 0; got ${String(timeoutMs)}`,
-        ),
-      );
+    try {
+      checkWaitTimeout('FileConnector', timeoutMs);
+    } catch (error) {
+      return Promise.reject(error);
     }
     if (signal?.aborted) return Promise.reject(signal.reason);
     const markerPath = path.join(this.dir, markerName);

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import {
   type ConnectorConfig,
   ConnectorError,
+  checkWaitTimeout,
   type DeferrableConnector,
   FutureTimeoutError,
   formatKey,
@@ -312,6 +313,7 @@ export class RedisConnector implements DeferrableConnector<RedisKey> {
   /** Resolves once `key` has a value; see wait-for-key.ts for the design (no polling). */
   async waitFor(key: RedisKey, options: WaitOptions = {}): Promise<void> {
     const name = this.nameOf(key);
+    checkWaitTimeout('RedisConnector', options.timeoutMs);
     if (this.closed)
       throw new ConnectorError(`RedisConnector (${this.address}): waitFor after close()`);
     // waitForKey registers the wait in `waits` before its first await, so a close() from now

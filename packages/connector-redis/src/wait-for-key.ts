@@ -1,3 +1,4 @@
+import { type LongTimer, longTimeout } from '@proxy/core';
 import type { Cluster, Redis } from 'ioredis';
 
 /**
@@ -107,7 +108,7 @@ export async function waitForKey(params: WaitForKeyParams): Promise<void> {
     return found === 1;
   };
 
-  let guard: NodeJS.Timeout | undefined;
+  let guard: LongTimer | undefined;
   let guardFired = false;
   try {
     if (await exists()) return;
@@ -118,7 +119,7 @@ export async function waitForKey(params: WaitForKeyParams): Promise<void> {
     const seconds = Number.isFinite(remaining) ? Math.max(remaining, 1) / 1000 : 0;
     if (Number.isFinite(remaining)) {
       const connection = blocker;
-      guard = setTimeout(
+      guard = longTimeout(
         () => {
           guardFired = true;
           disconnectOnce(connection);
@@ -139,7 +140,7 @@ export async function waitForKey(params: WaitForKeyParams): Promise<void> {
     if (await exists()) return;
     throw params.timeoutError(timeoutMs ?? 0);
   } finally {
-    clearTimeout(guard);
+    guard?.clear();
     signal?.removeEventListener('abort', onAbort);
     waits.delete(pending);
     if (blocker) disconnectOnce(blocker);

@@ -1,3 +1,4 @@
+import { checkWaitTimeout, longTimeout } from '@proxy/core';
 import { abortableSleep } from './abortable-sleep.js';
 
 export interface PollOptions {
@@ -20,11 +21,7 @@ export async function pollUntil(
   options: PollOptions,
 ): Promise<void> {
   const { timeoutMs, signal } = options;
-  if (timeoutMs !== undefined && (typeof timeoutMs !== 'number' || !(timeoutMs >= 0))) {
-    throw new TypeError(
-      `S3Connector: waitFor timeoutMs must be a number >= 0; got ${String(timeoutMs)}`,
-    );
-  }
+  checkWaitTimeout('S3Connector', timeoutMs);
   signal?.throwIfAborted();
   const stop = new AbortController();
   const onAbort = () => stop.abort(signal!.reason);
@@ -44,20 +41,4 @@ export async function pollUntil(
     timer?.clear();
     signal?.removeEventListener('abort', onAbort);
   }
-}
-
-/** Node's timers fire after 1 ms for any delay above this (2^31 - 1 ms, about 24.8 days). */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
-/** setTimeout for any delay: longer ones are a chain of timers of at most MAX_TIMER_MS. */
-export function longTimeout(fn: () => void, ms: number): { clear(): void } {
-  let timer: NodeJS.Timeout;
-  const arm = (left: number) => {
-    timer =
-      left > MAX_TIMER_MS
-        ? setTimeout(() => arm(left - MAX_TIMER_MS), MAX_TIMER_MS)
-        : setTimeout(fn, left);
-  };
-  arm(ms);
-  return { clear: () => clearTimeout(timer) };
 }

@@ -286,6 +286,32 @@ export function runConnectorConformance<K extends ConnectorKey>(
         await expect(pending).rejects.toThrow('stop waiting');
         await connector.evict(key);
       });
+
+      test('waitFor timeouts: a bad one is a TypeError; one past Node timer range (or Infinity) still waits, then wakes on set', async () => {
+        if (!isDeferrable(connector) || !connector.waitFor) return;
+        const waitFor = connector.waitFor.bind(connector);
+        const key = await connector.newKey();
+        for (const bad of [-1, Number.NaN, '5' as unknown as number]) {
+          await expect((async () => waitFor(key, { timeoutMs: bad }))()).rejects.toThrow(TypeError);
+        }
+        for (const timeoutMs of [2 ** 31, 2 ** 40, Number.POSITIVE_INFINITY]) {
+          const other = await connector.newKey();
+          let outcome: unknown = 'pending';
+          const waiting = waitFor(other, { timeoutMs }).then(
+            () => 'resolved',
+            (e: unknown) => e,
+          );
+          void waiting.then((o) => {
+            outcome = o;
+          });
+          // Node fires a timer above 2^31 - 1 ms after 1 ms: such a wait would end at once.
+          await new Promise((r) => setTimeout(r, 150));
+          expect(outcome).toBe('pending');
+          await connector.set(other, bytes(4, 5));
+          await expect(waiting).resolves.toBe('resolved');
+          await connector.evict(other);
+        }
+      });
     });
   });
 }

@@ -117,3 +117,4 @@ export {
   unregisterStore,
 } from './store-registry.js';
 export { type FetchSyncOptions, fetchSync, stopSyncBridge } from './sync-bridge.js';
+export { checkWaitTimeout, type LongTimer, longTimeout } from './wait-timeout.js';

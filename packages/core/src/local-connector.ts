@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { ConnectorConfig, DeferrableConnector, WaitOptions } from './connector.js';
 import { FutureTimeoutError, formatKey, InvalidKeyError } from './errors.js';
 import { assertStringKey, isUuid } from './keys.js';
+import { checkWaitTimeout, type LongTimer, longTimeout } from './wait-timeout.js';
 
 export interface LocalKey {
   readonly [field: string]: string;
@@ -127,13 +128,14 @@ export class LocalConnector implements DeferrableConnector<LocalKey> {
 
   waitFor(key: LocalKey, options: WaitOptions = {}): Promise<void> {
     this.validateKey(key);
+    checkWaitTimeout('LocalConnector', options.timeoutMs);
     if (this.data.has(key.id)) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const { signal, timeoutMs } = options;
       if (signal?.aborted) return reject(signal.reason);
-      let timer: NodeJS.Timeout | undefined;
+      let timer: LongTimer | undefined;
       const done = () => {
-        clearTimeout(timer);
+        timer?.clear();
         signal?.removeEventListener('abort', onAbort);
         const pending = this.waiters.get(key.id);
         pending?.delete(wake);
@@ -155,7 +157,7 @@ export class LocalConnector implements DeferrableConnector<LocalKey> {
       set.add(wake);
       signal?.addEventListener('abort', onAbort, { once: true });
       if (timeoutMs !== undefined) {
-        timer = setTimeout(() => {
+        timer = longTimeout(() => {
           done();
           reject(
             new FutureTimeoutError(
