@@ -1,9 +1,10 @@
-import { S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { describeWithService } from '@proxy/connector-test-suite';
 import { ConnectorError } from '@proxy/core';
 import { S3Connector } from './s3-connector.js';
 import { bytes, MiB, rejection } from './test-helpers.js';
 import {
+  rawClient,
   S3RVER_HINT,
   type S3TestServer,
   s3rverAvailable,
@@ -103,17 +104,7 @@ describeWithService(
       partSizeBytes: 5 * MiB,
     };
 
-    function injectedClient(): S3Client {
-      const o = server.options();
-      return new S3Client({
-        endpoint: o.endpoint,
-        region: o.region,
-        forcePathStyle: true,
-        credentials: o.credentials,
-        requestChecksumCalculation: 'WHEN_REQUIRED',
-        responseChecksumValidation: 'WHEN_REQUIRED',
-      });
-    }
+    const injectedClient = () => rawClient(server);
 
     test('a frozen server before a multipart put: CreateMultipartUpload fails within requestTimeoutMs, own client and injected', async () => {
       for (const client of [undefined, injectedClient()]) {

@@ -9,7 +9,7 @@ import {
   GetObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
-  S3Client,
+  type S3Client,
 } from '@aws-sdk/client-s3';
 import { describeWithService } from '@proxy/connector-test-suite';
 import {
@@ -26,24 +26,12 @@ import type { S3ConnectorOptions } from './s3-connector-options.js';
 import type { S3Key } from './s3-key.js';
 import { bytes, MiB, rejection, sha } from './test-helpers.js';
 import {
+  rawClient,
   S3RVER_HINT,
   type S3TestServer,
   s3rverAvailable,
   startS3Server,
 } from './test-s3-server.js';
-
-/** A plain client on the same server, to read what the connector wrote another way. */
-function rawClient(server: S3TestServer): S3Client {
-  const o = server.options();
-  return new S3Client({
-    endpoint: o.endpoint,
-    region: o.region,
-    forcePathStyle: true,
-    credentials: o.credentials,
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
-}
 
 /** The file s3rver keeps an object's bytes in. */
 function objectFile(server: S3TestServer, key: S3Key): string {

@@ -181,3 +181,16 @@ export async function startS3Server(options: StartS3ServerOptions = {}): Promise
     },
   };
 }
+
+/** A plain SDK client on the same server (to read what the connector wrote another way, or to inject). */
+export function rawClient(server: S3TestServer): S3Client {
+  const o = server.options();
+  return new S3Client({
+    endpoint: o.endpoint,
+    region: o.region,
+    forcePathStyle: true,
+    credentials: o.credentials,
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+}
