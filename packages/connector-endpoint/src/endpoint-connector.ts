@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import {
   type ConnectorConfig,
   ConnectorError,
@@ -382,8 +382,8 @@ export class EndpointConnector implements DeferrableConnector<EndpointKey> {
       // Up to one upload piece, joining the pieces costs less than a stream's machinery
       // (measured: a 1 KB Store.put was ~0.3 ms slower than a plain put, a 1 MB one ~0.8 ms).
       else if (size <= JOIN_BELOW) body = Buffer.concat(parts, size);
-      else if (upload) body = new ChunkedBody(parts, upload);
-      else body = Readable.from(parts, { objectMode: false });
+      // Larger than one piece, so also larger than WATCHED_UPLOAD: the watchdog is running.
+      else body = new ChunkedBody(parts, upload!);
     }
     // A long poll legitimately sends no headers for up to waitMs. A chunked upload has its own
     // idle timer (UploadWatchdog) in place of the header timeout, which undici would count from
