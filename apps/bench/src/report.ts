@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import type { Connector, Store } from '@proxy/core';
 
 /** One measured comparison: ours against the raw client (or a floor) in the same run. */
 export interface Row {
@@ -202,4 +203,59 @@ export function addPutGetRows(report: Report, t: PutGetTimes): void {
     unit,
     note: `${t.connectorName}.put/get without serialization`,
   });
+}
+
+export interface PutGetComparison {
+  section: string;
+  label: string;
+  bytes: number;
+  runs: number;
+  /** The value every contender puts and gets back. */
+  data: Uint8Array;
+  /** The raw client's put+get (its cleanup untimed). */
+  raw: Step;
+  store: Store;
+  connector: Connector;
+  smallAllowanceUs: number;
+  connectorName: string;
+  /** More contenders timed in the same rounds; their samples are returned. */
+  extra?: Step[];
+}
+
+/**
+ * put+get of `data` through the Store, through the connector alone and through the raw
+ * client, interleaved in the same rounds (garbage collected before each step from 1 MB up),
+ * written as the rows of `addPutGetRows`. Returns the samples of the `extra` steps.
+ */
+export async function comparePutGet(report: Report, c: PutGetComparison): Promise<number[][]> {
+  const { store, connector, data } = c;
+  const viaStore: Step = async () => {
+    const key = await store.put(data);
+    await store.get(key);
+    return () => store.evict(key);
+  };
+  const viaConnector: Step = async () => {
+    const key = await connector.put(data);
+    await connector.get(key);
+    return () => connector.evict(key);
+  };
+  const [rawRuns, storeRuns, connectorRuns, ...extra] = await sampleInterleaved(
+    `${c.section} ${c.label}`,
+    [c.raw, viaStore, viaConnector, ...(c.extra ?? [])],
+    c.runs,
+    undefined,
+    c.bytes >= 1024 * 1024,
+  );
+  addPutGetRows(report, {
+    section: c.section,
+    label: c.label,
+    bytes: c.bytes,
+    rawMs: median(rawRuns!),
+    storeMs: median(storeRuns!),
+    connectorMs: median(connectorRuns!),
+    addedMs: pairedDelta(storeRuns!, rawRuns!),
+    smallAllowanceUs: c.smallAllowanceUs,
+    connectorName: c.connectorName,
+  });
+  return extra;
 }

@@ -3,14 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { FileConnector } from '@proxy/connector-file';
 import { Store, serialize } from '@proxy/core';
-import {
-  addPutGetRows,
-  median,
-  pairedDelta,
-  type Report,
-  type Step,
-  sampleInterleaved,
-} from '../report.js';
+import { comparePutGet, median, type Report, type Step } from '../report.js';
 
 interface Case {
   label: string;
@@ -42,39 +35,24 @@ export default async function file(report: Report): Promise<void> {
         await fs.promises.readFile(file);
         return () => fs.promises.unlink(file);
       };
-      const viaStore: Step = async () => {
-        const key = await store.put(data);
-        await store.get(key);
-        return () => store.evict(key);
-      };
-      const viaConnector: Step = async () => {
-        const key = await connector.put(data);
-        await connector.get(key);
-        return () => connector.evict(key);
-      };
       // For reference: the framing copy a Store without putParts would make (Store.put hands
       // raw bytes to FileConnector.putParts as [header, buffer] instead).
       const serializeOnly: Step = async () => {
         serialize(data);
         return async () => {};
       };
-      const [rawRuns, storeRuns, connectorRuns, serializeRuns] = await sampleInterleaved(
-        `file ${c.label}`,
-        [raw, viaStore, viaConnector, serializeOnly],
-        c.runs,
-        undefined,
-        c.bytes >= 1024 * 1024,
-      );
-      addPutGetRows(report, {
+      const [serializeRuns] = await comparePutGet(report, {
         section: 'file',
         label: c.label,
         bytes: c.bytes,
-        rawMs: median(rawRuns!),
-        storeMs: median(storeRuns!),
-        connectorMs: median(connectorRuns!),
-        addedMs: pairedDelta(storeRuns!, rawRuns!),
+        runs: c.runs,
+        data,
+        raw,
+        store,
+        connector,
         smallAllowanceUs: 50,
         connectorName: 'FileConnector',
+        extra: [serializeOnly],
       });
       report.add({
         section: 'file',

@@ -2,15 +2,7 @@ import { RedisConnector } from '@proxy/connector-redis';
 import { startRedisServer } from '@proxy/connector-test-suite';
 import { resolve, resolveSync, Store, stopSyncBridge } from '@proxy/core';
 import { Redis } from 'ioredis';
-import {
-  addPutGetRows,
-  median,
-  pairedDelta,
-  type Report,
-  type Step,
-  sampleInterleaved,
-  timeInterleaved,
-} from '../report.js';
+import { comparePutGet, type Report, type Step, timeInterleaved } from '../report.js';
 
 interface Case {
   label: string;
@@ -47,31 +39,15 @@ export default async function redis(report: Report): Promise<void> {
         await raw.getBuffer(key);
         return () => raw.del(key);
       };
-      const storeStep: Step = async () => {
-        const key = await store.put(data);
-        await store.get(key);
-        return () => store.evict(key);
-      };
-      const connectorStep: Step = async () => {
-        const key = await connector.put(data);
-        await connector.get(key);
-        return () => connector.evict(key);
-      };
-      const [rawRuns, storeRuns, connectorRuns] = await sampleInterleaved(
-        `redis ${c.label}`,
-        [rawStep, storeStep, connectorStep],
-        c.runs,
-        undefined,
-        c.bytes >= 1024 * 1024,
-      );
-      addPutGetRows(report, {
+      await comparePutGet(report, {
         section: 'redis',
         label: c.label,
         bytes: c.bytes,
-        rawMs: median(rawRuns!),
-        storeMs: median(storeRuns!),
-        connectorMs: median(connectorRuns!),
-        addedMs: pairedDelta(storeRuns!, rawRuns!),
+        runs: c.runs,
+        data,
+        raw: rawStep,
+        store,
+        connector,
         smallAllowanceUs: 30,
         connectorName: 'RedisConnector',
       });
